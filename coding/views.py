@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from .models import ForumSource, Membership, Post, Thread
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("project")
+        .annotate(member_count=Count("project__memberships"))
+    )
+    context = {
+        "memberships": memberships,
+        "source_count": ForumSource.objects.count(),
+        "thread_count": Thread.objects.count(),
+        "post_count": Post.objects.count(),
+    }
+    return render(request, "coding/home.html", context)
+
+
+@require_GET
+@login_required
+def thread_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    thread = get_object_or_404(Thread.objects.select_related("source"), pk=pk)
+    posts = thread.posts.all()
+    return render(request, "coding/thread.html", {"thread": thread, "posts": posts})
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    Thread.objects.exists()
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", {"reason": _reason(exception)}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # No context processors may run here: the failure may be in one of them.
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "403_csrf.html", status=403)
+
+
+def _reason(exception: Exception | None) -> str:
+    message = str(exception) if exception else ""
+    return message if message and not message.startswith("<") else ""
