@@ -166,7 +166,11 @@ else:
             "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {
+        "NAME": f"test_{DATABASES['default']['NAME']}{env_str('TEST_DB_SUFFIX', '')}"
+    }
+else:
     # Tests use a file, not memory, so WAL, busy timeouts and child processes behave
     # as they do in production.
     DATABASES["default"]["TEST"] = {

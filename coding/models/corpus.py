@@ -1,4 +1,4 @@
-"""The corpus (forum sources, threads, posts) and projects with their members.
+"""The corpus: forum sources, threads, posts, and the runs that import them.
 
 All times are stored in UTC. Post text is kept twice: the sanitized HTML that is shown
 to coders, and a plain-text copy that search, quotes and mention counts work on.
@@ -114,58 +114,80 @@ class Post(models.Model):
         return f"{self.thread_id}#{self.post_number}"
 
 
-class Role(models.TextChoices):
-    ADMIN = "admin", "Project admin"
-    ANNOTATOR = "annotator", "Annotator"
+class ImportRun(models.Model):
+    """One import (a file, a live forum, the Hub) with its progress, kept in the database.
 
+    Any page can show a run's progress and it survives a page reload or a worker restart.
+    At most one run per source is active at a time (a partial unique constraint).
+    """
 
-class ProjectQuerySet(models.QuerySet):
-    def for_user(self, user) -> ProjectQuerySet:
-        """Projects the user is a member of, in any role."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(memberships__user=user).distinct()
+    class Kind(models.TextChoices):
+        FILE = "file", "File"
+        DISCOURSE = "discourse", "Discourse forum"
+        HUB = "hub", "Hugging Face Hub"
 
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        FETCHING = "fetching", "Fetching"
+        WAITING = "waiting", "Waiting on rate limit"
+        WRITING = "writing", "Writing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
-class Project(models.Model):
-    """A coding study: members with roles; later issues add its codebook and units."""
+    ACTIVE_STATES = ("queued", "fetching", "waiting", "writing")
 
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    source = models.ForeignKey(
+        ForumSource, on_delete=models.CASCADE, related_name="import_runs", null=True, blank=True
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    message = models.TextField(blank=True)
+    topics_total = models.PositiveIntegerField(null=True, blank=True)
+    topics_done = models.PositiveIntegerField(default=0)
+    requests_made = models.PositiveIntegerField(default=0)
+    wait_seconds = models.FloatField(default=0)
+    threads_new = models.PositiveIntegerField(default=0)
+    threads_updated = models.PositiveIntegerField(default=0)
+    threads_unchanged = models.PositiveIntegerField(default=0)
+    posts_new = models.PositiveIntegerField(default=0)
+    posts_updated = models.PositiveIntegerField(default=0)
+    posts_unchanged = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = ProjectQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def role_of(self, user) -> str | None:
-        """The user's role here, or None for an outsider."""
-        if not user.is_authenticated:
-            return None
-        return self.memberships.filter(user=user).values_list("role", flat=True).first()
-
-
-class Membership(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
-    added_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["project", "user__username"]
+        ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "user"], name="unique_membership")
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=Q(state__in=("queued", "fetching", "waiting", "writing")),
+                name="one_active_import_per_source",
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.project} ({self.role})"
+        return f"{self.get_kind_display()} import {self.pk} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    def summary_line(self) -> str:
+        return (
+            f"threads: {self.threads_new} new, {self.threads_updated} updated, "
+            f"{self.threads_unchanged} unchanged; posts: {self.posts_new} new, "
+            f"{self.posts_updated} updated, {self.posts_unchanged} unchanged"
+        )

@@ -1,0 +1,31 @@
+"""All models of the coding app, in the order of the data flow."""
+
+from .codebook import Code, Codebook, CodebookVersion, CodeMapping
+from .codings import CodeApplication, Coding, CodingEvent, GoldEvent, GoldLabel, Quote
+from .corpus import ForumSource, ImportRun, Post, Tag, Thread
+from .projects import Assignment, Membership, Project, ProjectQuerySet, Role, Round, Unit
+
+__all__ = [
+    "Assignment",
+    "Code",
+    "CodeApplication",
+    "CodeMapping",
+    "Codebook",
+    "CodebookVersion",
+    "Coding",
+    "CodingEvent",
+    "ForumSource",
+    "GoldEvent",
+    "GoldLabel",
+    "ImportRun",
+    "Membership",
+    "Post",
+    "Project",
+    "ProjectQuerySet",
+    "Quote",
+    "Role",
+    "Round",
+    "Tag",
+    "Thread",
+    "Unit",
+]
