@@ -1,9 +1,10 @@
 from django.urls import path
 
-from . import views
+from .views import corpus, site
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("threads/<int:pk>/", views.thread_detail, name="thread_detail"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", site.home, name="home"),
+    path("healthz", site.healthz, name="healthz"),
+    # Corpus
+    path("threads/<int:pk>/", corpus.thread_detail, name="thread_detail"),
 ]

@@ -214,7 +214,7 @@ STORAGES = {
     },
 }
 
-CSRF_FAILURE_VIEW = "coding.views.csrf_failure"
+CSRF_FAILURE_VIEW = "coding.views.site.csrf_failure"
 
 # No inline scripts or styles anywhere: everything the pages run is a static file.
 CONTENT_SECURITY_POLICY = {

@@ -17,8 +17,9 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("", include("coding.urls")),
+    path("", include("analysis.urls")),
 ]
 
-handler403 = "coding.views.permission_denied"
-handler404 = "coding.views.page_not_found"
-handler500 = "coding.views.server_error"
+handler403 = "coding.views.site.permission_denied"
+handler404 = "coding.views.site.page_not_found"
+handler500 = "coding.views.site.server_error"

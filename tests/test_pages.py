@@ -2,7 +2,7 @@ import pytest
 from django.test import override_settings
 from django.urls import path
 
-from coding import views
+from coding.views import site as views
 from config.urls import urlpatterns as site_urlpatterns
 from tests.factories import make_thread, make_user
 
@@ -14,9 +14,9 @@ def _boom(request):
 
 
 urlpatterns = [path("boom/", _boom), *site_urlpatterns]
-handler404 = "coding.views.page_not_found"
-handler500 = "coding.views.server_error"
-handler403 = "coding.views.permission_denied"
+handler404 = "coding.views.site.page_not_found"
+handler500 = "coding.views.site.server_error"
+handler403 = "coding.views.site.permission_denied"
 
 
 def test_every_page_carries_a_strict_content_security_policy(client):

@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .models import ForumSource, Membership, Post, Thread
+from ..models import ForumSource, Membership, Post, Thread
 
 
 @require_GET
@@ -24,14 +24,6 @@ def home(request: HttpRequest) -> HttpResponse:
         "post_count": Post.objects.count(),
     }
     return render(request, "coding/home.html", context)
-
-
-@require_GET
-@login_required
-def thread_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    thread = get_object_or_404(Thread.objects.select_related("source"), pk=pk)
-    posts = thread.posts.all()
-    return render(request, "coding/thread.html", {"thread": thread, "posts": posts})
 
 
 @require_GET
