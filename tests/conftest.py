@@ -1,7 +1,8 @@
 """Test set-up shared by every test module.
 
 The database under test is the one in DATABASE_URL (PostgreSQL in CI) or a SQLite
-file. Tests marked ``postgres`` are deselected (not skipped) elsewhere; with
+file. Tests marked ``postgres`` (or ``sqlite``) are deselected, not skipped, on the
+other database; with
 REQUIRE_POSTGRES_TESTS=1 the run fails unless they ran and passed.
 """
 
@@ -24,11 +25,10 @@ def _on_postgres() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _on_postgres():
-        return
+    other = "sqlite" if _on_postgres() else "postgres"
     kept, dropped = [], []
     for item in items:
-        (dropped if item.get_closest_marker("postgres") else kept).append(item)
+        (dropped if item.get_closest_marker(other) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
