@@ -22,6 +22,7 @@ install: $(STAMP)
 
 migrate: install .env
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 
 demo-data: migrate
 	$(PY) manage.py seed_demo
