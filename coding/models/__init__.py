@@ -1,6 +1,6 @@
 """All models of the coding app, in the order of the data flow."""
 
-from .codebook import Code, Codebook, CodebookVersion, CodeMapping
+from .codebook import Code, Codebook, CodebookVersion, CodeMapping, ProjectUpgrade
 from .codings import CodeApplication, Coding, CodingEvent, GoldEvent, GoldLabel, Quote
 from .corpus import ForumSource, ImportRun, Post, Tag, Thread
 from .projects import Assignment, Membership, Project, ProjectQuerySet, Role, Round, Unit
@@ -22,6 +22,7 @@ __all__ = [
     "Post",
     "Project",
     "ProjectQuerySet",
+    "ProjectUpgrade",
     "Quote",
     "Role",
     "Round",

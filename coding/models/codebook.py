@@ -134,3 +134,28 @@ class CodeMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_key} -> {self.new_key or '∅'} ({self.kind})"
+
+
+class ProjectUpgrade(models.Model):
+    """A project moved from one codebook version to a newer one: who, when, what changed."""
+
+    project = models.ForeignKey(
+        "coding.Project", on_delete=models.CASCADE, related_name="codebook_upgrades"
+    )
+    from_version = models.ForeignKey(
+        CodebookVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_version = models.ForeignKey(CodebookVersion, on_delete=models.PROTECT, related_name="+")
+    upgraded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    upgraded_at = models.DateTimeField(auto_now_add=True)
+    summary = models.JSONField(
+        default=list, blank=True, help_text="The mapped codes and how many codings each touches."
+    )
+
+    class Meta:
+        ordering = ["project", "-upgraded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.project} to {self.to_version}"
