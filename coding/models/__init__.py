@@ -3,6 +3,7 @@
 from .codebook import Code, Codebook, CodebookVersion, CodeMapping, ProjectUpgrade
 from .codings import CodeApplication, Coding, CodingEvent, GoldEvent, GoldLabel, Quote
 from .corpus import ForumSource, ImportRun, Post, Tag, Thread
+from .hub import HubModel, ModelTypeRule
 from .projects import Assignment, Membership, Project, ProjectQuerySet, Role, Round, Unit
 
 __all__ = [
@@ -17,8 +18,10 @@ __all__ = [
     "ForumSource",
     "GoldEvent",
     "GoldLabel",
+    "HubModel",
     "ImportRun",
     "Membership",
+    "ModelTypeRule",
     "Post",
     "Project",
     "ProjectQuerySet",
