@@ -1,0 +1,944 @@
+"""Inter-rater agreement over plain tables of codings.
+
+The input is a long table with one row per (unit, coder, code): several rows for a coder
+who applied several codes to a unit, and one row with an empty code for a coder who coded
+the unit without applying any code. A unit a coder never coded is missing for that coder.
+An optional ``unsure`` column marks codings their coder was unsure about; they are
+included in every figure and counted in the report.
+
+Definitions used throughout (Krippendorff 2019, *Content Analysis*, ch. 12):
+
+1. A unit is *pairable* when at least two coders coded it; only pairable units enter a
+   figure, and ``n_units`` / ``n_pairable_values`` count them and their values.
+2. Krippendorff's alpha is computed from the coincidence matrix
+   ``o = Σ_u (n_u n_uᵀ − diag n_u) / (m_u − 1)`` with ``alpha = 1 − (n − 1) Σ o·d / Σ n_c n_k d``,
+   for the nominal, ordinal, interval and ratio distances ``d``. Everything is vectorized
+   over units.
+3. Percent agreement is the mean over pairable units of the share of agreeing coder pairs.
+4. Cohen's kappa is computed for each coder pair on the units both coded; Fleiss' kappa
+   over the pairable units when all of them have the same number of ratings (else null
+   with the reason).
+5. Multi-label data are read two ways: per code as binary present/absent data (a coder
+   who coded the unit without the code counts as absent), and as label sets, compared by
+   exact match (``krippendorff_alpha``, kappas, percent agreement) and with the MASI
+   distance (Passonneau 2006) for ``masi_alpha``.
+6. Confidence intervals resample pairable units with replacement (B = 1,000 by default,
+   seeded) and take the 2.5th and 97.5th percentiles of the replicate alphas. Each unit's
+   contribution to the observed disagreement and to the value totals is computed once; a
+   replicate is a weighted sum of them with the replicate's multinomial unit counts. For
+   MASI with more than ``MASI_EXACT_MAX_SETS`` distinct label sets the replicates keep the
+   expected disagreement at its full-sample value (as Hayes & Krippendorff 2007 do for
+   every level), since recomputing it needs a quadratic form over all pairs of sets.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+NOT_RELEVANT = "__not_relevant__"
+NOT_RELEVANT_LABEL = "Not relevant"
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
+MODES = ("auto", "single", "multi")
+DEFAULT_BOOTSTRAP = 1000
+DEFAULT_SEED = 20240601
+MASI_EXACT_MAX_SETS = 4000
+_CHUNK_CELLS = 20_000_000  # bootstrap weights held at once (replicates × units)
+
+
+class AgreementInputError(ValueError):
+    """The codings cannot be read: the message names the file, line and field."""
+
+
+# --------------------------------------------------------------------------------------
+# Reading the long table
+
+
+def read_long_csv(source: str | io.TextIOBase, *, name: str | None = None) -> pd.DataFrame:
+    """Read ``unit,coder,code`` (or ``value``) rows, optionally with ``unsure``.
+
+    Raises AgreementInputError naming the line for a missing column, an empty unit or
+    coder, a row of the wrong length or a bad ``unsure`` flag.
+    """
+    if isinstance(source, str):
+        name = name or source
+        try:
+            handle = open(source, newline="", encoding="utf-8-sig")  # noqa: SIM115
+        except OSError as exc:
+            raise AgreementInputError(f"{source}: cannot be read ({exc.strerror})") from None
+    else:
+        handle = source
+        name = name or "input"
+    try:
+        return _read_rows(csv.reader(handle), name)
+    except UnicodeDecodeError:
+        raise AgreementInputError(f"{name}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise AgreementInputError(f"{name}: not valid CSV ({exc})") from None
+    finally:
+        if isinstance(source, str):
+            handle.close()
+
+
+def _read_rows(reader: Iterator[list[str]], name: str) -> pd.DataFrame:
+    header = next(reader, None)
+    if header is None:
+        raise AgreementInputError(f"{name}: the file is empty (expected a header unit,coder,code)")
+    columns = [column.strip().lower() for column in header]
+    code_column = "code" if "code" in columns else "value" if "value" in columns else None
+    missing = [c for c in ("unit", "coder") if c not in columns]
+    if code_column is None:
+        missing.append("code (or value)")
+    if missing:
+        raise AgreementInputError(
+            f"{name}, line 1: missing column {', '.join(missing)} "
+            f"(expected a header unit,coder,code)"
+        )
+    at = {column: columns.index(column) for column in ("unit", "coder")}
+    at["code"] = columns.index(code_column)
+    unsure_at = columns.index("unsure") if "unsure" in columns else None
+    units: list[str] = []
+    coders: list[str] = []
+    codes: list[str] = []
+    unsure: list[bool] = []
+    for row in reader:
+        line = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(columns):
+            raise AgreementInputError(
+                f"{name}, line {line}: expected {len(columns)} fields, found {len(row)}"
+            )
+        unit, coder = row[at["unit"]].strip(), row[at["coder"]].strip()
+        if not unit:
+            raise AgreementInputError(f"{name}, line {line}: the unit is empty")
+        if not coder:
+            raise AgreementInputError(f"{name}, line {line}: the coder is empty")
+        units.append(unit)
+        coders.append(coder)
+        codes.append(row[at["code"]].strip())
+        if unsure_at is not None:
+            flag = row[unsure_at].strip().lower()
+            if flag not in {"", "0", "1", "true", "false", "yes", "no"}:
+                raise AgreementInputError(
+                    f"{name}, line {line}: unsure must be 0 or 1, found {row[unsure_at]!r}"
+                )
+            unsure.append(flag in {"1", "true", "yes"})
+        else:
+            unsure.append(False)
+    if not units:
+        raise AgreementInputError(f"{name}: no codings after the header")
+    return pd.DataFrame({"unit": units, "coder": coders, "code": codes, "unsure": unsure})
+
+
+def write_long_csv(table: pd.DataFrame, handle: io.TextIOBase) -> None:
+    """Write the long table as read by ``read_long_csv`` (the long export's columns)."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["unit", "coder", "code", "unsure"])
+    for unit, coder, code, unsure in table[["unit", "coder", "code", "unsure"]].itertuples(
+        index=False
+    ):
+        writer.writerow([unit, coder, code, int(bool(unsure))])
+
+
+# --------------------------------------------------------------------------------------
+# Codings as arrays
+
+
+@dataclass
+class Codings:
+    """One row per coding (a coder's reading of a unit), sorted by unit, then coder."""
+
+    units: np.ndarray  # unit labels (N)
+    coders: np.ndarray  # coder labels (C)
+    codes: np.ndarray  # code labels (K), without the empty code
+    unit: np.ndarray  # unit index of each coding (J)
+    coder: np.ndarray  # coder index of each coding (J)
+    unsure: np.ndarray  # bool (J)
+    presence: np.ndarray  # bool (J, K): the coding applied the code
+    rows_per_coding: np.ndarray  # rows in the table per coding (J)
+    has_empty: np.ndarray  # bool (J): a row with an empty code
+
+    @property
+    def single_valued(self) -> bool:
+        """No coder ever gave a unit more than one value or an empty value."""
+        return bool((self.presence.sum(axis=1) == 1).all())
+
+
+def to_codings(table: pd.DataFrame) -> Codings:
+    if table.empty:
+        raise AgreementInputError("no codings to measure")
+    table = table.copy()
+    table["unit"] = table["unit"].astype(str)
+    table["coder"] = table["coder"].astype(str)
+    table["code"] = table["code"].fillna("").astype(str)
+    if "unsure" not in table:
+        table["unsure"] = False
+    unit_idx, units = pd.factorize(table["unit"], sort=True)
+    coder_idx, coders = pd.factorize(table["coder"], sort=True)
+    n_coders = len(coders)
+    key = unit_idx.astype(np.int64) * n_coders + coder_idx
+    coding_keys, row_coding = np.unique(key, return_inverse=True)
+    n_codings = len(coding_keys)
+    nonempty = (table["code"] != "").to_numpy()
+    code_idx, codes = pd.factorize(table["code"][nonempty], sort=True)
+    presence = np.zeros((n_codings, len(codes)), dtype=bool)
+    presence[row_coding[nonempty], code_idx] = True
+    unsure = np.zeros(n_codings, dtype=bool)
+    np.logical_or.at(unsure, row_coding, table["unsure"].astype(bool).to_numpy())
+    has_empty = np.zeros(n_codings, dtype=bool)
+    has_empty[row_coding[~nonempty]] = True
+    distinct_rows = np.unique(row_coding[nonempty].astype(np.int64) * max(len(codes), 1) + code_idx)
+    rows_per_coding = np.bincount(
+        distinct_rows // max(len(codes), 1), minlength=n_codings
+    ) + has_empty.astype(np.int64)
+    return Codings(
+        units=np.asarray(units),
+        coders=np.asarray(coders),
+        codes=np.asarray(codes),
+        unit=(coding_keys // n_coders).astype(np.int64),
+        coder=(coding_keys % n_coders).astype(np.int64),
+        unsure=unsure,
+        presence=presence,
+        rows_per_coding=rows_per_coding,
+        has_empty=has_empty,
+    )
+
+
+def detect_mode(codings: Codings) -> str:
+    """``single`` only when every coding holds exactly one non-empty value."""
+    single = bool((codings.rows_per_coding == 1).all() and not codings.has_empty.any())
+    return "single" if single else "multi"
+
+
+# --------------------------------------------------------------------------------------
+# Krippendorff's alpha from value counts
+
+
+def _as_numbers(values: np.ndarray, level: str) -> np.ndarray:
+    if level == "nominal":
+        return np.arange(len(values), dtype=np.float64)
+    try:
+        return np.asarray([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise AgreementInputError(
+            f"the {level} level needs numeric values; found {next(_non_numeric(values))!r}"
+        ) from None
+
+
+def _non_numeric(values: Iterable) -> Iterator:
+    for value in values:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            yield value
+
+
+def distance_matrix(numbers: np.ndarray, n_v: np.ndarray, level: str) -> np.ndarray:
+    """Squared distances between the values (V, V); ``n_v`` are the value totals.
+
+    ``n_v`` may carry leading replicate axes (B, V) for ordinal data, whose distance
+    depends on the totals; the result then has shape (B, V, V).
+    """
+    if level == "nominal":
+        return 1.0 - np.eye(len(numbers))
+    if level == "interval":
+        return (numbers[:, None] - numbers[None, :]) ** 2
+    if level == "ratio":
+        total = numbers[:, None] + numbers[None, :]
+        diff = numbers[:, None] - numbers[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total != 0, (diff / np.where(total != 0, total, 1)) ** 2, 0.0)
+    if level == "ordinal":
+        order = np.argsort(numbers, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        sorted_n = np.take(n_v, order, axis=-1)
+        cum = np.cumsum(sorted_n, axis=-1)
+        lo = np.minimum(rank[:, None], rank[None, :])
+        hi = np.maximum(rank[:, None], rank[None, :])
+        between = (
+            np.take(cum, hi, axis=-1) - np.take(cum, lo, axis=-1) + np.take(sorted_n, lo, axis=-1)
+        )
+        ends = (np.take(sorted_n, lo, axis=-1) + np.take(sorted_n, hi, axis=-1)) / 2
+        return (between - ends) ** 2
+    raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+
+
+def coincidence_matrix(counts: np.ndarray) -> np.ndarray:
+    """Krippendorff's coincidence matrix from per-unit value counts (N, V)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    c = counts[keep]
+    weighted = c / (m[keep] - 1)[:, None]
+    return weighted.T @ c - np.diag(weighted.sum(axis=0))
+
+
+def alpha_from_coincidences(o: np.ndarray, numbers: np.ndarray, level: str) -> float:
+    n_v = o.sum(axis=0)
+    n = n_v.sum()
+    d = distance_matrix(numbers, n_v, level)
+    expected = (np.outer(n_v, n_v) * d).sum()
+    if n < 2 or expected <= 0:
+        return math.nan
+    return float(1.0 - (n - 1) * (o * d).sum() / expected)
+
+
+def alpha(
+    reliability_data: np.ndarray, level: str = "nominal", value_domain: Iterable | None = None
+) -> float:
+    """Krippendorff's alpha of a coders × units matrix with NaN for missing values.
+
+    The fast path for large numeric data: values are mapped to their rank in the value
+    domain, per-unit value counts are built with one bincount and the coincidence matrix
+    with one matrix product.
+    """
+    data = np.asarray(reliability_data, dtype=np.float64)
+    values = data.T  # units × coders
+    present = ~np.isnan(values)
+    domain = (
+        np.unique(values[present])
+        if value_domain is None
+        else np.asarray(list(value_domain), dtype=np.float64)
+    )
+    index = np.searchsorted(domain, np.where(present, values, domain[0]))
+    n_units, n_values = values.shape[0], len(domain)
+    unit_of = np.broadcast_to(np.arange(n_units)[:, None], values.shape)
+    counts = np.bincount(
+        (unit_of[present] * n_values + index[present]).astype(np.int64),
+        minlength=n_units * n_values,
+    ).reshape(n_units, n_values)
+    numbers = domain if level != "nominal" else np.arange(n_values, dtype=np.float64)
+    return alpha_from_coincidences(coincidence_matrix(counts), numbers, level)
+
+
+# --------------------------------------------------------------------------------------
+# Bootstrap
+
+
+def bootstrap_weights(n_units: int, replicates: int, seed: int) -> Iterator[np.ndarray]:
+    """Multinomial unit counts of each replicate, in chunks of shape (b, n_units).
+
+    Each replicate draws ``n_units`` units with replacement; the chunk holds how many
+    times each unit was drawn.
+    """
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _CHUNK_CELLS // max(n_units, 1))
+    for start in range(0, replicates, per_chunk):
+        size = min(per_chunk, replicates - start)
+        draws = rng.integers(0, n_units, size=(size, n_units))
+        draws += (np.arange(size) * n_units)[:, None]
+        yield (
+            np.bincount(draws.ravel(), minlength=size * n_units)
+            .reshape(size, n_units)
+            .astype(np.float64)
+        )
+
+
+def percentile_interval(replicates: np.ndarray) -> list[float] | None:
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) == 0:
+        return None
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def _alpha_ratio(n: np.ndarray, observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = 1.0 - (n - 1) * observed / expected
+    return np.where((expected > 0) & (n >= 2), result, np.nan)
+
+
+# --------------------------------------------------------------------------------------
+# Single-valued variables (one value per unit and coder)
+
+
+@dataclass
+class Variable:
+    """One value per coding: ``value`` indexes ``domain``; codings of one unit are adjacent."""
+
+    unit: np.ndarray  # (J) unit index, sorted
+    coder: np.ndarray  # (J)
+    value: np.ndarray  # (J) index into domain
+    domain: np.ndarray  # (V) labels
+    coders: np.ndarray  # (C) labels
+    n_units: int
+
+
+def _pairable(var: Variable) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit number of values and a mask of the codings in pairable units."""
+    m = np.bincount(var.unit, minlength=var.n_units)
+    return m, m[var.unit] >= 2
+
+
+def _unit_value_counts(var: Variable, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Distinct (unit, value) pairs among masked codings with their counts."""
+    n_values = len(var.domain)
+    key = var.unit[mask].astype(np.int64) * n_values + var.value[mask]
+    pairs, counts = np.unique(key, return_counts=True)
+    return pairs // n_values, pairs % n_values, counts.astype(np.float64)
+
+
+def variable_alpha(var: Variable, level: str, *, replicates: int, seed: int) -> dict[str, Any]:
+    """Alpha with its interval, units and pairable values, at one level."""
+    numbers = _as_numbers(var.domain, level)
+    m, mask = _pairable(var)
+    pair_unit, pair_value, pair_count = _unit_value_counts(var, mask)
+    n_values = len(var.domain)
+    weight = 1.0 / np.maximum(m[pair_unit] - 1, 1)
+    pairable_units = np.flatnonzero(m >= 2)
+    n_pairable = int(m[pairable_units].sum())
+    result: dict[str, Any] = {
+        "alpha": math.nan,
+        "alpha_ci95": None,
+        "n_units": len(pairable_units),
+        "n_pairable_values": n_pairable,
+    }
+    if len(pairable_units) == 0:
+        return result
+    # Each unit's coincidences as sparse entries (unit, value_a, value_b, weight).
+    order = np.argsort(pair_unit, kind="stable")
+    pair_unit, pair_value, pair_count, weight = (
+        pair_unit[order],
+        pair_value[order],
+        pair_count[order],
+        weight[order],
+    )
+    starts = np.searchsorted(pair_unit, pairable_units)
+    ends = np.searchsorted(pair_unit, pairable_units, side="right")
+    sizes = ends - starts
+    a_idx, b_idx = _within_group_pairs(starts, sizes)
+    entry_unit = pair_unit[a_idx]
+    entry_weight = (
+        np.where(
+            a_idx == b_idx,
+            pair_count[a_idx] * (pair_count[a_idx] - 1),
+            pair_count[a_idx] * pair_count[b_idx],
+        )
+        * weight[a_idx]
+    )
+    va, vb = pair_value[a_idx], pair_value[b_idx]
+    o = np.zeros((n_values, n_values))
+    np.add.at(o, (va, vb), entry_weight)
+    result["alpha"] = alpha_from_coincidences(o, numbers, level)
+    if replicates <= 0:
+        return result
+    local = np.searchsorted(pairable_units, entry_unit)
+    if level == "ordinal":
+        # The distance depends on the totals: every replicate needs its full matrix.
+        cells = va * n_values + vb
+        alphas = []
+        for weights in bootstrap_weights(len(pairable_units), replicates, seed):
+            o_rep = np.zeros((len(weights), n_values * n_values))
+            for row, w in enumerate(weights):
+                o_rep[row] = np.bincount(
+                    cells, weights=entry_weight * w[local], minlength=n_values * n_values
+                )
+            o_rep = o_rep.reshape(-1, n_values, n_values)
+            n_v = o_rep.sum(axis=1)
+            d = distance_matrix(numbers, n_v, level)
+            observed = (o_rep * d).sum(axis=(1, 2))
+            expected = (n_v[:, :, None] * n_v[:, None, :] * d).sum(axis=(1, 2))
+            alphas.append(_alpha_ratio(n_v.sum(axis=1), observed, expected))
+        result["alpha_ci95"] = percentile_interval(np.concatenate(alphas))
+        return result
+    d = distance_matrix(numbers, o.sum(axis=0), level)
+    disagreement = np.bincount(local, weights=entry_weight * d[va, vb], minlength=len(sizes))
+    value_counts = _sparse_unit_values(pair_unit, pair_value, pair_count, pairable_units, n_values)
+    alphas = []
+    for weights in bootstrap_weights(len(pairable_units), replicates, seed):
+        observed = weights @ disagreement
+        n_v = (value_counts.T @ weights.T).T  # (b, V)
+        alphas.append(_alpha_ratio(n_v.sum(axis=1), observed, _expected(n_v, d, numbers, level)))
+    result["alpha_ci95"] = percentile_interval(np.concatenate(alphas))
+    return result
+
+
+def _expected(n_v: np.ndarray, d: np.ndarray | None, numbers: np.ndarray, level: str):
+    """Σ n_c n_k d_ck for each replicate row of ``n_v`` (b, V)."""
+    if level == "nominal":
+        total = n_v.sum(axis=1)
+        return total**2 - (n_v**2).sum(axis=1)
+    if level == "interval":
+        total = n_v.sum(axis=1)
+        first = n_v @ numbers
+        second = n_v @ numbers**2
+        return 2 * (total * second - first**2)
+    return ((n_v @ d) * n_v).sum(axis=1)
+
+
+def _sparse_unit_values(pair_unit, pair_value, pair_count, pairable_units, n_values):
+    """Pairable units × values counts as a sparse matrix (only pairable units are given)."""
+    from scipy.sparse import csr_matrix
+
+    local = np.searchsorted(pairable_units, pair_unit)
+    return csr_matrix((pair_count, (local, pair_value)), shape=(len(pairable_units), n_values))
+
+
+def _within_group_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All ordered (a, b) index pairs, a and b in the same group, including a == b."""
+    squares = sizes * sizes
+    group = np.repeat(np.arange(len(sizes)), squares)
+    offset = np.arange(squares.sum()) - np.repeat(np.cumsum(squares) - squares, squares)
+    a = starts[group] + offset // sizes[group]
+    b = starts[group] + offset % sizes[group]
+    return a, b
+
+
+def percent_agreement(var: Variable) -> float:
+    m, mask = _pairable(var)
+    pair_unit, _, pair_count = _unit_value_counts(var, mask)
+    if not mask.any():
+        return math.nan
+    agreeing = np.bincount(pair_unit, weights=pair_count * (pair_count - 1), minlength=len(m))
+    units = m >= 2
+    return float((agreeing[units] / (m[units] * (m[units] - 1))).mean())
+
+
+def fleiss_kappa(var: Variable) -> tuple[float | None, str]:
+    m, mask = _pairable(var)
+    ratings = np.unique(m[m >= 2])
+    if len(ratings) == 0:
+        return None, "no unit was coded by two or more coders"
+    if len(ratings) > 1:
+        return None, (
+            f"units have between {ratings.min()} and {ratings.max()} ratings; "
+            "Fleiss' kappa needs the same number for every unit"
+        )
+    raters = float(ratings[0])
+    pair_unit, pair_value, pair_count = _unit_value_counts(var, mask)
+    n_units = len(np.unique(pair_unit))
+    p_value = np.bincount(pair_value, weights=pair_count) / (n_units * raters)
+    per_unit = np.bincount(pair_unit, weights=pair_count**2)[np.unique(pair_unit)]
+    p_bar = ((per_unit - raters) / (raters * (raters - 1))).mean()
+    p_e = (p_value**2).sum()
+    if p_e == 1:
+        return None, "every rating has the same value; Fleiss' kappa is undefined"
+    return float((p_bar - p_e) / (1 - p_e)), f"{n_units} units with {int(raters)} ratings each"
+
+
+def cohen_kappa_pairs(var: Variable) -> list[dict[str, Any]]:
+    """Cohen's kappa and percent agreement for each coder pair, on the units both coded."""
+    n_coders, n_values = len(var.coders), len(var.domain)
+    grid = np.full((var.n_units, n_coders), -1, dtype=np.int64)
+    grid[var.unit, var.coder] = var.value
+    pairs = []
+    for a, b in combinations(range(n_coders), 2):
+        both = (grid[:, a] >= 0) & (grid[:, b] >= 0)
+        n = int(both.sum())
+        kappa = agreement_share = math.nan
+        if n:
+            table = np.bincount(
+                grid[both, a] * n_values + grid[both, b], minlength=n_values * n_values
+            ).reshape(n_values, n_values)
+            kappa = kappa_from_table(table)
+            agreement_share = float(np.trace(table) / n)
+        pairs.append(
+            {
+                "coder_a": str(var.coders[a]),
+                "coder_b": str(var.coders[b]),
+                "kappa": kappa,
+                "percent_agreement": agreement_share,
+                "n": n,
+            }
+        )
+    return pairs
+
+
+def kappa_from_table(table: np.ndarray) -> float:
+    """Cohen's kappa of a confusion table (rows: coder a, columns: coder b)."""
+    n = table.sum()
+    observed = np.trace(table) / n
+    expected = (table.sum(axis=1) @ table.sum(axis=0)) / n**2
+    if expected >= 1:
+        return math.nan
+    return float((observed - expected) / (1 - expected))
+
+
+def single_report(var: Variable, level: str, *, replicates: int, seed: int) -> dict[str, Any]:
+    figures = variable_alpha(var, level, replicates=replicates, seed=seed)
+    fleiss, note = fleiss_kappa(var)
+    return {
+        "krippendorff_alpha": figures["alpha"],
+        "alpha_ci95": figures["alpha_ci95"],
+        "n_units_pairable": figures["n_units"],
+        "n_pairable_values": figures["n_pairable_values"],
+        "fleiss_kappa": fleiss,
+        "fleiss_kappa_note": note,
+        "percent_agreement": percent_agreement(var),
+        "cohen_kappa": cohen_kappa_pairs(var),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Multi-label: per code (binary), label sets (exact and MASI)
+
+
+def masi_distance(a: frozenset, b: frozenset) -> float:
+    """Passonneau (2006): 1 − Jaccard × M; 0 between two empty sets."""
+    if not a and not b:
+        return 0.0
+    common = len(a & b)
+    if a == b:
+        monotonicity = 1.0
+    elif common == min(len(a), len(b)):
+        monotonicity = 2 / 3
+    elif common > 0:
+        monotonicity = 1 / 3
+    else:
+        monotonicity = 0.0
+    return 1.0 - common / len(a | b) * monotonicity
+
+
+def _masi_from_sizes(size_a, size_b, common) -> np.ndarray:
+    union = size_a + size_b - common
+    monotonicity = np.where(
+        (common == size_a) & (common == size_b),
+        1.0,
+        np.where(common == np.minimum(size_a, size_b), 2 / 3, np.where(common > 0, 1 / 3, 0.0)),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jaccard = np.where(union > 0, common / np.where(union > 0, union, 1), 1.0)
+    return 1.0 - jaccard * monotonicity
+
+
+def per_code_figures(codings: Codings, *, replicates: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Binary present/absent figures for every code, vectorized across codes."""
+    presence = codings.presence
+    n_units = len(codings.units)
+    m = np.bincount(codings.unit, minlength=n_units).astype(np.float64)
+    starts = np.searchsorted(codings.unit, np.arange(n_units))
+    present = np.add.reduceat(presence.astype(np.float64), starts, axis=0) if len(starts) else None
+    # Units nobody coded do not exist in the table, so reduceat sees no empty groups.
+    pairable = m >= 2
+    m_p, n1 = m[pairable], present[pairable]
+    n0 = m_p[:, None] - n1
+    w = 1.0 / (m_p - 1)
+    disagreement = n0 * n1 * w[:, None]  # o_01 contribution per unit and code
+    n_total = m_p.sum()
+    o01 = disagreement.sum(axis=0)
+    ones = n1.sum(axis=0)
+    alphas = _alpha_ratio(n_total, o01 * 2, 2 * ones * (n_total - ones))
+    agreeing = (n1 * (n1 - 1) + n0 * (n0 - 1)) / (m_p * (m_p - 1))[:, None]
+    percent = agreeing.mean(axis=0) if len(m_p) else np.full(presence.shape[1], math.nan)
+    disagreeing_units = ((n1 > 0) & (n0 > 0)).sum(axis=0)
+    prevalence = presence.mean(axis=0) if len(presence) else np.zeros(presence.shape[1])
+    intervals = np.full((presence.shape[1], 2), np.nan)
+    if replicates > 0 and len(m_p):
+        replicate_alphas = []
+        for weights in bootstrap_weights(len(m_p), replicates, seed):
+            n_rep = weights @ m_p
+            o_rep = weights @ disagreement
+            ones_rep = weights @ n1
+            replicate_alphas.append(
+                _alpha_ratio(n_rep[:, None], 2 * o_rep, 2 * ones_rep * (n_rep[:, None] - ones_rep))
+            )
+        stacked = np.concatenate(replicate_alphas)
+        for k in range(presence.shape[1]):
+            interval = percentile_interval(stacked[:, k])
+            if interval:
+                intervals[k] = interval
+    pair_kappas = _per_code_pair_kappas(codings)
+    fleiss = _per_code_fleiss(m_p, n1)
+    result = {}
+    for k, code in enumerate(codings.codes):
+        pairs = [{**pair, "kappa": pair["kappas"][k], "n": pair["n"]} for pair in pair_kappas]
+        for pair in pairs:
+            del pair["kappas"]
+        defined = [p["kappa"] for p in pairs if not math.isnan(p["kappa"])]
+        result[str(code)] = {
+            "alpha": float(alphas[k]),
+            "alpha_ci95": None if np.isnan(intervals[k]).any() else intervals[k].tolist(),
+            "kappa": float(np.mean(defined)) if defined else math.nan,
+            "cohen_kappa": pairs,
+            "fleiss_kappa": fleiss[0][k] if fleiss[0] is not None else None,
+            "fleiss_kappa_note": fleiss[1],
+            "percent_agreement": float(percent[k]),
+            "n_units": int(pairable.sum()),
+            "n_pairable_values": int(n_total),
+            "prevalence": float(prevalence[k]),
+            "units_with_disagreement": int(disagreeing_units[k]),
+        }
+    return result
+
+
+def _per_code_fleiss(m_p: np.ndarray, n1: np.ndarray) -> tuple[list | None, str]:
+    ratings = np.unique(m_p)
+    if len(ratings) == 0:
+        return None, "no unit was coded by two or more coders"
+    if len(ratings) > 1:
+        return None, (
+            f"units have between {int(ratings.min())} and {int(ratings.max())} ratings; "
+            "Fleiss' kappa needs the same number for every unit"
+        )
+    raters = ratings[0]
+    n0 = raters - n1
+    p1 = n1.sum(axis=0) / (len(m_p) * raters)
+    p_bar = ((n1**2 + n0**2 - raters) / (raters * (raters - 1))).mean(axis=0)
+    p_e = p1**2 + (1 - p1) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(p_e < 1, (p_bar - p_e) / (1 - p_e), np.nan)
+    note = f"{len(m_p)} units with {int(raters)} ratings each"
+    return [float(x) if np.isfinite(x) else None for x in kappa], note
+
+
+def _per_code_pair_kappas(codings: Codings) -> list[dict[str, Any]]:
+    n_units, n_coders = len(codings.units), len(codings.coders)
+    grid = np.full((n_units, n_coders), -1, dtype=np.int64)
+    grid[codings.unit, codings.coder] = np.arange(len(codings.unit))
+    pairs = []
+    for a, b in combinations(range(n_coders), 2):
+        both = (grid[:, a] >= 0) & (grid[:, b] >= 0)
+        pa = codings.presence[grid[both, a]].astype(np.float64)
+        pb = codings.presence[grid[both, b]].astype(np.float64)
+        n = int(both.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            observed = ((pa * pb) + (1 - pa) * (1 - pb)).sum(axis=0) / n
+            ra, rb = pa.sum(axis=0) / n, pb.sum(axis=0) / n
+            expected = ra * rb + (1 - ra) * (1 - rb)
+            kappas = np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
+        pairs.append(
+            {
+                "coder_a": str(codings.coders[a]),
+                "coder_b": str(codings.coders[b]),
+                "kappas": [float(x) for x in kappas] if n else [math.nan] * len(codings.codes),
+                "n": n,
+            }
+        )
+    return pairs
+
+
+def label_set_variable(codings: Codings) -> Variable:
+    """Each coding's label set as one nominal value ('a|b', '' for none)."""
+    keys, inverse = np.unique(codings.presence, axis=0, return_inverse=True)
+    labels = np.asarray(
+        ["|".join(str(c) for c in codings.codes[row]) for row in keys], dtype=object
+    )
+    return Variable(
+        unit=codings.unit,
+        coder=codings.coder,
+        value=inverse.ravel().astype(np.int64),
+        domain=labels,
+        coders=codings.coders,
+        n_units=len(codings.units),
+    )
+
+
+def masi_alpha(codings: Codings, *, replicates: int, seed: int) -> dict[str, Any]:
+    """Alpha over label sets with the MASI distance."""
+    sets, value = np.unique(codings.presence, axis=0, return_inverse=True)
+    value = value.ravel()
+    sizes = sets.sum(axis=1).astype(np.float64)
+    var = Variable(
+        codings.unit,
+        codings.coder,
+        value,
+        np.arange(len(sets)),
+        codings.coders,
+        len(codings.units),
+    )
+    m, mask = _pairable(var)
+    pairable_units = np.flatnonzero(m >= 2)
+    result: dict[str, Any] = {
+        "alpha": math.nan,
+        "alpha_ci95": None,
+        "n_units": len(pairable_units),
+        "n_pairable_values": int(m[pairable_units].sum()),
+    }
+    if len(pairable_units) == 0:
+        return result
+    pair_unit, pair_value, pair_count = _unit_value_counts(var, mask)
+    order = np.argsort(pair_unit, kind="stable")
+    pair_unit, pair_value, pair_count = pair_unit[order], pair_value[order], pair_count[order]
+    starts = np.searchsorted(pair_unit, pairable_units)
+    group_sizes = np.searchsorted(pair_unit, pairable_units, side="right") - starts
+    a_idx, b_idx = _within_group_pairs(starts, group_sizes)
+    off = a_idx != b_idx
+    a_idx, b_idx = a_idx[off], b_idx[off]
+    va, vb = pair_value[a_idx], pair_value[b_idx]
+    common = (sets[va] & sets[vb]).sum(axis=1).astype(np.float64)
+    dist = _masi_from_sizes(sizes[va], sizes[vb], common)
+    local_unit = np.searchsorted(pairable_units, pair_unit[a_idx])
+    weight = pair_count[a_idx] * pair_count[b_idx] / (m[pair_unit[a_idx]] - 1)
+    disagreement = np.bincount(local_unit, weights=weight * dist, minlength=len(pairable_units))
+    n_v = np.bincount(pair_value, weights=pair_count, minlength=len(sets))
+    n_total = n_v.sum()
+    exact = len(sets) <= MASI_EXACT_MAX_SETS
+    d_full = _masi_matrix(sets, sizes) if exact else None
+    expected = _masi_expected(n_v, sets, sizes, d_full)
+    result["alpha"] = float(_alpha_ratio(n_total, disagreement.sum(), expected))
+    if replicates <= 0:
+        return result
+    value_counts = _sparse_unit_values(pair_unit, pair_value, pair_count, pairable_units, len(sets))
+    alphas = []
+    m_p = m[pairable_units].astype(np.float64)
+    for weights in bootstrap_weights(len(pairable_units), replicates, seed):
+        n_rep = weights @ m_p
+        observed = weights @ disagreement
+        if exact:
+            n_v_rep = (value_counts.T @ weights.T).T
+            expected_rep = ((n_v_rep @ d_full) * n_v_rep).sum(axis=1)
+        else:
+            expected_rep = expected * (n_rep * (n_rep - 1)) / (n_total * (n_total - 1))
+        alphas.append(_alpha_ratio(n_rep, observed, expected_rep))
+    result["alpha_ci95"] = percentile_interval(np.concatenate(alphas))
+    return result
+
+
+def _masi_matrix(sets: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    as_float = sets.astype(np.float32)
+    common = (as_float @ as_float.T).astype(np.float64)
+    return _masi_from_sizes(sizes[:, None], sizes[None, :], common)
+
+
+def _masi_expected(n_v, sets, sizes, d_full) -> float:
+    if d_full is not None:
+        return float(n_v @ d_full @ n_v)
+    as_float = sets.astype(np.float32)
+    total = 0.0
+    step = max(1, 20_000_000 // len(sets))
+    for start in range(0, len(sets), step):
+        block = slice(start, start + step)
+        common = (as_float[block] @ as_float.T).astype(np.float64)
+        d = _masi_from_sizes(sizes[block, None], sizes[None, :], common)
+        total += float(n_v[block] @ d @ n_v)
+    return total
+
+
+# --------------------------------------------------------------------------------------
+# The report
+
+
+def agreement_report(
+    table: pd.DataFrame,
+    *,
+    mode: str = "auto",
+    level: str = "nominal",
+    replicates: int = DEFAULT_BOOTSTRAP,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
+    """Every figure for a long table; the one function behind the command and the page."""
+    if mode not in MODES:
+        raise AgreementInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if level not in LEVELS:
+        raise AgreementInputError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    codings = to_codings(table)
+    used = detect_mode(codings) if mode == "auto" else mode
+    report: dict[str, Any] = {
+        "mode": used,
+        "mode_requested": mode,
+        "level": level if used == "single" else "nominal",
+        "n_units": len(codings.units),
+        "n_coders": len(codings.coders),
+        "n_codings": len(codings.unit),
+        "n_unsure": int(codings.unsure.sum()),
+        "bootstrap_replicates": replicates,
+        "seed": seed,
+    }
+    if used == "single":
+        if not (codings.rows_per_coding == 1).all():
+            j = int(np.flatnonzero(codings.rows_per_coding != 1)[0])
+            raise AgreementInputError(
+                f"coder {codings.coders[codings.coder[j]]} gave unit "
+                f"{codings.units[codings.unit[j]]} several values; use --mode multi"
+            )
+        value = np.where(codings.has_empty, len(codings.codes), codings.presence.argmax(axis=1))
+        domain = codings.codes
+        if codings.has_empty.any():
+            domain = np.append(domain, "")
+        var = Variable(
+            codings.unit,
+            codings.coder,
+            value.astype(np.int64),
+            domain,
+            codings.coders,
+            len(codings.units),
+        )
+        report.update(single_report(var, level, replicates=replicates, seed=seed))
+        return report
+    overall = single_report(
+        label_set_variable(codings), "nominal", replicates=replicates, seed=seed
+    )
+    report.update(overall)
+    report["overall_note"] = (
+        "Overall figures compare each coder's label set as one nominal value (exact match); "
+        "masi_alpha gives partial credit to overlapping sets; per_code reads each code as "
+        "present or absent."
+    )
+    masi = masi_alpha(codings, replicates=replicates, seed=seed)
+    report["masi_alpha"] = masi["alpha"]
+    report["masi_alpha_ci95"] = masi["alpha_ci95"]
+    per_code = per_code_figures(codings, replicates=replicates, seed=seed)
+    report["per_code"] = per_code
+    report["macro"] = _macro(per_code)
+    report["disagreement_ranking"] = _ranking(per_code)
+    _add_pair_code_kappas(report)
+    return report
+
+
+def _mean(values: Iterable[float | None]) -> float:
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def _macro(per_code: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    figures = list(per_code.values())
+    return {
+        "alpha": _mean(f["alpha"] for f in figures),
+        "kappa": _mean(f["kappa"] for f in figures),
+        "percent_agreement": _mean(f["percent_agreement"] for f in figures),
+        "n_codes": len(figures),
+        "n_codes_without_alpha": sum(1 for f in figures if math.isnan(f["alpha"])),
+    }
+
+
+def _ranking(per_code: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    total = sum(f["units_with_disagreement"] for f in per_code.values())
+    ranked = sorted(
+        per_code.items(), key=lambda item: (-item[1]["units_with_disagreement"], item[0])
+    )
+    return [
+        {
+            "code": code,
+            "units_with_disagreement": f["units_with_disagreement"],
+            "share": f["units_with_disagreement"] / total if total else 0.0,
+            "alpha": f["alpha"],
+        }
+        for code, f in ranked
+        if f["units_with_disagreement"]
+    ]
+
+
+def _add_pair_code_kappas(report: dict[str, Any]) -> None:
+    """Each pair's mean per-code kappa beside its exact-match kappa."""
+    for pair in report["cohen_kappa"]:
+        pair["mean_code_kappa"] = _mean(
+            next(
+                p["kappa"]
+                for p in figures["cohen_kappa"]
+                if p["coder_a"] == pair["coder_a"] and p["coder_b"] == pair["coder_b"]
+            )
+            for figures in report["per_code"].values()
+        )
+
+
+def to_json_ready(value: Any) -> Any:
+    """NaN becomes None and numpy scalars plain numbers, so json.dumps is strict."""
+    if isinstance(value, dict):
+        return {str(k): to_json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
