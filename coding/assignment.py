@@ -1,8 +1,26 @@
-"""Who codes which unit: the annotators' queues."""
+"""Who codes which unit: balanced assignment, reassignment and the annotators' queues.
+
+A shared unit needs ``coders_per_unit`` distinct coders, any other unit one. Units are
+handed out in sample order, each to the annotators with the fewest assignments so far,
+so annotators' loads differ by at most one when they start level. Coders never learn
+which units are shared.
+"""
 
 from __future__ import annotations
 
-from .models import Assignment, Project, Unit
+import random
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from .models import Assignment, Membership, Project, Role, Unit
+
+ACTIVE = (Assignment.Status.PENDING, Assignment.Status.DONE)
+
+
+class AssignmentError(ValueError):
+    """An assignment change that cannot be made; the message says why."""
 
 
 def next_unit_for(project: Project, user) -> Unit | None:
@@ -16,3 +34,136 @@ def next_unit_for(project: Project, user) -> Unit | None:
         .first()
     )
     return assignment.unit if assignment else None
+
+
+def annotator_ids(project: Project) -> list[int]:
+    return list(
+        Membership.objects.filter(project=project, role=Role.ANNOTATOR)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+
+
+def _loads(project: Project, coders: list[int]) -> dict[int, int]:
+    counts = dict(
+        Assignment.objects.filter(unit__project=project, coder_id__in=coders, status__in=ACTIVE)
+        .values("coder_id")
+        .annotate(n=Count("id"))
+        .values_list("coder_id", "n")
+    )
+    return {coder: counts.get(coder, 0) for coder in coders}
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    assigned: int
+    short: int  # coder slots that could not be filled: too few annotators
+
+
+@transaction.atomic
+def assign_units(project: Project) -> AssignResult:
+    """Give every unit of the project the coders it still lacks, keeping loads balanced.
+
+    1. Count each annotator's active assignments and each unit's active coders.
+    2. Walk the units in sample order; a unit short of coders gets the least-loaded
+       annotators who are not yet on it (ties broken by a seeded shuffle).
+    3. Write the new assignments in bulk; a coder who had returned the unit gets it back.
+    """
+    coders = annotator_ids(project)
+    loads = _loads(project, coders)
+    tiebreak = {coder: i for i, coder in enumerate(_shuffled(coders, project.seed))}
+    units = list(
+        Unit.objects.filter(project=project)
+        .annotate(active=Count("assignments", filter=Q(assignments__status__in=ACTIVE)))
+        .order_by("round__order", "position", "id")
+        .values_list("id", "shared", "active")
+    )
+    k = max(1, project.coders_per_unit)
+    needy = {uid: (k if shared else 1) - active for uid, shared, active in units}
+    needy = {uid: need for uid, need in needy.items() if need > 0}
+    if not needy:
+        return AssignResult(0, 0)
+    existing: dict[int, dict[int, str]] = {}
+    for unit_id, coder_id, status in Assignment.objects.filter(unit_id__in=list(needy)).values_list(
+        "unit_id", "coder_id", "status"
+    ):
+        existing.setdefault(unit_id, {})[coder_id] = status
+    new: list[Assignment] = []
+    revive: list[tuple[int, int]] = []
+    short = 0
+    for unit_id, need in needy.items():
+        on_unit = existing.get(unit_id, {})
+        free = [c for c in coders if on_unit.get(c) not in ACTIVE]
+        free.sort(key=lambda c: (loads[c], tiebreak[c]))
+        chosen = free[:need]
+        short += need - len(chosen)
+        for coder in chosen:
+            loads[coder] += 1
+            if coder in on_unit:
+                revive.append((unit_id, coder))
+            else:
+                new.append(Assignment(unit_id=unit_id, coder_id=coder))
+    Assignment.objects.bulk_create(new, batch_size=1000)
+    if revive:
+        condition = Q()
+        for unit_id, coder in revive:
+            condition |= Q(unit_id=unit_id, coder_id=coder)
+        Assignment.objects.filter(condition).update(
+            status=Assignment.Status.PENDING, completed_at=None
+        )
+    return AssignResult(len(new) + len(revive), short)
+
+
+def _shuffled(items: list[int], seed: int) -> list[int]:
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    return shuffled
+
+
+@transaction.atomic
+def remove_member(project: Project, user) -> AssignResult:
+    """Take ``user`` off the project: their unfinished units go to the others.
+
+    Finished assignments and all codings stay; pending assignments are marked returned
+    and handed to the remaining annotators, keeping loads balanced. The last admin
+    cannot be removed.
+    """
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        raise AssignmentError(f"{user} is not a member of {project}")
+    if membership.role == Role.ADMIN and (
+        Membership.objects.filter(project=project, role=Role.ADMIN).count() == 1
+    ):
+        raise AssignmentError("a project needs at least one admin; add another admin first")
+    Assignment.objects.filter(
+        unit__project=project, coder=user, status=Assignment.Status.PENDING
+    ).update(status=Assignment.Status.RETURNED)
+    membership.delete()
+    return assign_units(project)
+
+
+@transaction.atomic
+def reassign(unit: Unit, from_coder, to_coder) -> Assignment:
+    """Move one pending unit from one coder to another annotator of the project."""
+    current = (
+        Assignment.objects.select_for_update()
+        .filter(unit=unit, coder=from_coder, status=Assignment.Status.PENDING)
+        .first()
+    )
+    if current is None:
+        raise AssignmentError(f"{from_coder} has no unfinished assignment of this unit")
+    if not Membership.objects.filter(
+        project_id=unit.project_id, user=to_coder, role=Role.ANNOTATOR
+    ).exists():
+        raise AssignmentError(f"{to_coder} is not an annotator of this project")
+    target = Assignment.objects.filter(unit=unit, coder=to_coder).first()
+    if target is not None and target.status in ACTIVE:
+        raise AssignmentError(f"{to_coder} already has this unit")
+    current.status = Assignment.Status.RETURNED
+    current.save(update_fields=["status"])
+    if target is None:
+        return Assignment.objects.create(unit=unit, coder=to_coder)
+    target.status = Assignment.Status.PENDING
+    target.completed_at = None
+    target.save(update_fields=["status", "completed_at"])
+    return target
