@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from analysis.exports import ROW_SOURCES, ExportOptions, csv_lines
+from coding.models import Project
+
+FORMATS = list(ROW_SOURCES)
+
+
+class Command(BaseCommand):
+    help = "Export a project's coded data as CSV (long, wide, gold, agreement, corpus) or REFI-QDA."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("project", help="project slug")
+        parser.add_argument("--format", required=True, choices=FORMATS)
+        parser.add_argument("--gold-only", action="store_true", help="only adjudicated units")
+        parser.add_argument(
+            "--pseudonymize",
+            action="store_true",
+            help="stable pseudonyms for coders and forum users; the key goes to PATH.key.csv",
+        )
+        parser.add_argument(
+            "--no-text", action="store_true", help="leave out post text, quotes' text and memos"
+        )
+        parser.add_argument(
+            "--excel", action="store_true", help="UTF-8 with BOM and CRLF for Excel"
+        )
+        parser.add_argument(
+            "--no-formula-guard",
+            action="store_true",
+            help="write cells starting with = + - @ as they are (for pandas, R)",
+        )
+        parser.add_argument("--output", type=Path, help="file to write (default: standard output)")
+
+    def handle(self, *args, project: str, format: str, output: Path | None, **opts) -> None:
+        found = Project.objects.filter(slug=project).first()
+        if found is None:
+            raise CommandError(f"no project with slug {project!r}")
+        options = ExportOptions(
+            gold_only=opts["gold_only"],
+            pseudonymize=opts["pseudonymize"],
+            no_text=opts["no_text"],
+            guard=not opts["no_formula_guard"],
+        )
+        if opts["pseudonymize"] and output is None:
+            raise CommandError("--pseudonymize needs --output, so the key file has a place")
+        rows = ROW_SOURCES[format](found, options)
+        lines = csv_lines(rows, options, excel=opts["excel"])
+        if output is None:
+            for line in lines:
+                sys.stdout.write(line)
+            return
+        tmp = output.with_name(f".{output.name}.partial")
+        count = -1
+        try:
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                for count, line in enumerate(lines):  # noqa: B007
+                    handle.write(line)
+            tmp.replace(output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if options.pseudonymize:
+            key = output.with_name(output.name + ".key.csv")
+            with key.open("w", encoding="utf-8", newline="") as handle:
+                handle.writelines(csv_lines(options.key_rows(), ExportOptions(guard=False)))
+            key.chmod(0o600)
+        self.stdout.write(f"{format}: {max(count, 0)} rows -> {output}")
