@@ -1,12 +1,25 @@
 from django.urls import path
 
-from .views import corpus, projects, site
+from .views import code, codebooks, corpus, projects, site
 
 urlpatterns = [
     path("", site.home, name="home"),
     path("healthz", site.healthz, name="healthz"),
     # Corpus
+    path("corpus/", corpus.corpus_list, name="corpus_list"),
     path("threads/<int:pk>/", corpus.thread_detail, name="thread_detail"),
+    # Codebooks
+    path("codebooks/", codebooks.codebook_list, name="codebook_list"),
+    path("codebooks/load/", codebooks.codebook_load, name="codebook_load"),
+    path("codebooks/<int:pk>/", codebooks.codebook_detail, name="codebook_detail"),
+    path("codebooks/<int:pk>/edit/", codebooks.codebook_editor, name="codebook_editor"),
+    path("codebooks/<int:pk>/history/", codebooks.codebook_history, name="codebook_history"),
+    path(
+        "codebooks/<int:pk>/export/<str:fmt>/",
+        codebooks.codebook_export,
+        name="codebook_export",
+    ),
+    path("projects/<slug:slug>/codebook/", codebooks.project_codebook, name="project_codebook"),
     # Projects
     path("projects/", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_create, name="project_create"),
@@ -30,4 +43,12 @@ urlpatterns = [
         projects.unit_reassign,
         name="unit_reassign",
     ),
+    # Coding screen
+    path("projects/<slug:slug>/units/<int:unit_id>/code/", code.code_unit, name="code_unit"),
+    path(
+        "projects/<slug:slug>/units/<int:unit_id>/history/",
+        code.coding_history,
+        name="coding_history",
+    ),
+    path("projects/<slug:slug>/next/", code.code_next, name="code_next"),
 ]

@@ -1,0 +1,172 @@
+"""The coding screen: one unit, the codebook beside it, saves that never overwrite silently.
+
+Annotators open only units assigned to them and see only their own coding; project
+admins may open any unit of the project and read every coder's coding (they code only
+units assigned to them). Everyone else gets a 404.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import codings
+from ..access import get_project_for_user
+from ..assignment import next_unit_for
+from ..models import Assignment, CodingEvent, Post, Project, Role, Unit
+
+
+def _get_unit_for_user(
+    request: HttpRequest, slug: str, unit_id: int
+) -> tuple[Project, Unit, Assignment | None]:
+    """The unit if the user may open it, with the user's own assignment (or None)."""
+    project = get_project_for_user(request, slug)
+    unit = (
+        Unit.objects.select_related("thread", "thread__source", "round")
+        .filter(project=project, pk=unit_id)
+        .first()
+    )
+    if unit is None:
+        raise Http404("No such unit.")
+    assignment = Assignment.objects.filter(unit=unit, coder=request.user).first()
+    if assignment is None and project.user_role != Role.ADMIN:
+        raise Http404("No such unit.")
+    return project, unit, assignment
+
+
+def _posts_for(unit: Unit) -> list[Post]:
+    """The thread's posts in order; for a post unit, that post after the opening post."""
+    posts = Post.objects.filter(thread_id=unit.thread_id).order_by("post_number")
+    if unit.post_id:
+        posts = posts.filter(pk=unit.post_id) | posts.filter(post_number=1)
+    posts = list(posts)
+    for post in posts:
+        post.is_unit = not unit.post_id or post.pk == unit.post_id
+    return posts
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
+    project, unit, assignment = _get_unit_for_user(request, slug, unit_id)
+    if request.method == "POST":
+        return _save(request, project, unit, assignment)
+    can_code = assignment is not None and assignment.status != Assignment.Status.RETURNED
+    mine = codings.codings_for_unit(unit, coder=request.user) if can_code else []
+    state = codings.state_of(mine[0] if mine else None)
+    others = []
+    if project.user_role == Role.ADMIN:
+        others = [c for c in codings.codings_for_unit(unit) if c.coder_id != request.user.pk]
+    posts = _posts_for(unit)
+    codes = codings.codes_for_project(project)
+    names = {c.key: c.name for c in codes}
+    for coding in others:
+        coding.code_names = [names.get(key, key) for key in coding.state["codes"]]
+    save_url = reverse("code_unit", args=[project.slug, unit.pk])
+    initial = {
+        "unit": unit.pk,
+        "user": request.user.pk,
+        "canCode": can_code,
+        "saveUrl": save_url,
+        "nextUrl": reverse("code_next", args=[project.slug]),
+        "revision": mine[0].revision if mine else 0,
+        "state": state,
+        "posts": [
+            {"id": p.pk, "number": p.post_number, "text": p.plain_text, "quotable": p.is_unit}
+            for p in posts
+        ],
+        "codes": [
+            {"key": c.key, "name": c.name, "shortcut": c.shortcut, "codable": c.codable}
+            for c in codes
+        ],
+    }
+    context = {
+        "project": project,
+        "unit": unit,
+        "thread": unit.thread,
+        "posts": posts,
+        "codes": codes,
+        "state": state,
+        "can_code": can_code,
+        "others": others,
+        "progress": codings.queue_progress(project, request.user) if can_code else None,
+        "initial": initial,
+        "is_admin": project.user_role == Role.ADMIN,
+    }
+    return render(request, "coding/code_unit.html", context)
+
+
+def _save(
+    request: HttpRequest, project: Project, unit: Unit, assignment: Assignment | None
+) -> JsonResponse:
+    if assignment is None:
+        return JsonResponse({"error": "This unit is not in your queue."}, status=403)
+    if project.status != Project.Status.OPEN:
+        return JsonResponse({"error": "This project is closed for coding."}, status=403)
+    try:
+        payload = codings.parse_input(json.loads(request.body or b"null"))
+        result = codings.save_coding(project, unit, request.user, payload)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return JsonResponse({"error": "The request body is not valid JSON."}, status=400)
+    except codings.CodingInputError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except codings.NotAssigned:
+        return JsonResponse({"error": "This unit is no longer in your queue."}, status=403)
+    except codings.Conflict as conflict:
+        return JsonResponse(
+            {
+                "error": (
+                    "This coding was changed elsewhere (another tab or window) since you "
+                    "opened it. Reload to see the stored version, or overwrite it with yours."
+                ),
+                "conflict": True,
+                "revision": conflict.revision,
+                "stored": conflict.stored,
+            },
+            status=409,
+        )
+    return JsonResponse(
+        {
+            "saved": result.saved,
+            "revision": result.coding.revision,
+            "state": result.state,
+            "next": reverse("code_next", args=[project.slug]) if payload.submit else None,
+        }
+    )
+
+
+@login_required
+@require_GET
+def code_next(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for_user(request, slug)
+    unit = next_unit_for(project, request.user)
+    if unit is None:
+        messages.success(request, "Your queue is done: every unit assigned to you is coded.")
+        return redirect(f"/projects/{project.slug}/")
+    return redirect("code_unit", slug=project.slug, unit_id=unit.pk)
+
+
+@login_required
+@require_GET
+def coding_history(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
+    """Every change to every coding of the unit: who, when, before and after (admins)."""
+    project = get_project_for_user(request, slug, admin=True)
+    unit = Unit.objects.select_related("thread").filter(project=project, pk=unit_id).first()
+    if unit is None:
+        raise Http404("No such unit.")
+    events = (
+        CodingEvent.objects.filter(coding__unit=unit)
+        .select_related("user", "coding__coder")
+        .order_by("at", "id")
+    )
+    return render(
+        request,
+        "coding/coding_history.html",
+        {"project": project, "unit": unit, "events": events},
+    )
