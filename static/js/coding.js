@@ -1,0 +1,549 @@
+// The coding screen: keyboard-first coding of one unit, with autosave and conflict checks.
+//
+// Quote offsets are Unicode code points into a post's plain text (as the server counts
+// them), so every text here is handled as an array of code points (Array.from), never
+// through JavaScript's UTF-16 string indexes.
+(() => {
+  "use strict";
+
+  const dataElement = document.getElementById("coding-data");
+  if (!dataElement) return;
+  const data = JSON.parse(dataElement.textContent);
+  const $ = (id) => document.getElementById(id);
+
+  const AUTOSAVE_DELAY_MS = 1200;
+  const RETRY_DELAY_MS = 5000;
+  const LONG_CODE_LINES = 12;
+
+  collapseLongCodeBlocks();
+  if (!data.canCode) return;
+
+  const storageKey = `coding:${data.user}:${data.unit}`;
+  const statusBox = $("save-status");
+  const filter = $("code-filter");
+  const memo = $("memo");
+  const notRelevant = $("flag-not-relevant");
+  const unsure = $("flag-unsure");
+  const codeList = $("code-list");
+  const quoteList = $("quote-list");
+  const articles = Array.from(document.querySelectorAll("article.post[data-post-id]"));
+  const codeNames = new Map(data.codes.map((c) => [c.key, c.name]));
+  const shortcuts = new Map(
+    data.codes.filter((c) => c.codable && c.shortcut).map((c) => [c.shortcut, c.key]),
+  );
+  const posts = data.posts.map((p) => {
+    const chars = Array.from(p.text);
+    return { ...p, chars, sentences: splitSentences(chars) };
+  });
+
+  let revision = data.revision;
+  let state = contentOf(data.state);
+  let submitted = data.state.status === "submitted";
+  let lastSavedJson = JSON.stringify(state);
+  const undoStack = [];
+  let lastCode = null;
+  let currentPost = -1;
+  let cursor = null; // {post, from, to}: sentence indexes in the current post
+  let timer = null;
+  let inFlight = null;
+  let conflictRevision = null;
+
+  // State ---------------------------------------------------------------------------
+
+  function contentOf(s) {
+    return {
+      codes: [...s.codes].sort(),
+      quotes: s.quotes.map((q) => ({
+        code: q.code, post: q.post, start: q.start, end: q.end, text: q.text,
+      })),
+      not_relevant: !!s.not_relevant,
+      unsure: !!s.unsure,
+      memo: s.memo || "",
+    };
+  }
+
+  function change(mutate) {
+    undoStack.push(JSON.stringify(state));
+    if (undoStack.length > 200) undoStack.shift();
+    mutate(state);
+    state.codes.sort();
+    render();
+    changed();
+  }
+
+  function changed() {
+    const dirty = JSON.stringify(state) !== lastSavedJson;
+    if (dirty) {
+      localStorage.setItem(storageKey, JSON.stringify({ base: revision, state }));
+      setStatus("Unsaved changes", "dirty");
+      clearTimeout(timer);
+      timer = setTimeout(() => save(false), AUTOSAVE_DELAY_MS);
+    } else {
+      localStorage.removeItem(storageKey);
+    }
+  }
+
+  function toggleCode(key) {
+    const on = !state.codes.includes(key);
+    change((s) => {
+      if (on) s.codes.push(key);
+      else {
+        s.codes = s.codes.filter((k) => k !== key);
+        s.quotes = s.quotes.filter((q) => q.code !== key);
+      }
+    });
+    lastCode = on ? key : null;
+    setStatus(`${on ? "Coded" : "Removed"}: ${codeNames.get(key)}`, "dirty");
+  }
+
+  function undo() {
+    const previous = undoStack.pop();
+    if (!previous) {
+      setStatus("Nothing to undo", "");
+      return;
+    }
+    state = JSON.parse(previous);
+    render();
+    changed();
+    setStatus("Undone", "dirty");
+  }
+
+  function render() {
+    for (const box of codeList.querySelectorAll("input[name=code]")) {
+      box.checked = state.codes.includes(box.value);
+    }
+    for (const badge of codeList.querySelectorAll("[data-count-for]")) {
+      const n = state.quotes.filter((q) => q.code === badge.dataset.countFor).length;
+      badge.textContent = n ? `${n} quote${n > 1 ? "s" : ""}` : "";
+    }
+    notRelevant.checked = state.not_relevant;
+    unsure.checked = state.unsure;
+    if (memo.value !== state.memo) memo.value = state.memo;
+    quoteList.replaceChildren();
+    if (!state.quotes.length) {
+      const li = document.createElement("li");
+      li.className = "muted none";
+      li.textContent = "No quotes yet: [ ] pick a sentence, q quotes it.";
+      quoteList.append(li);
+    }
+    state.quotes.forEach((q, index) => {
+      const li = document.createElement("li");
+      const post = posts.find((p) => p.id === q.post);
+      li.textContent = `${codeNames.get(q.code) || q.code} · #${post ? post.number : "?"}: “${q.text}” `;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link";
+      remove.textContent = "remove";
+      remove.addEventListener("click", () => change((s) => s.quotes.splice(index, 1)));
+      li.append(remove);
+      quoteList.append(li);
+    });
+  }
+
+  function setStatus(text, kind) {
+    statusBox.textContent = text;
+    statusBox.dataset.kind = kind;
+  }
+
+  // Saving --------------------------------------------------------------------------
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+    } catch {
+      return "";
+    }
+  }
+
+  async function save(submit) {
+    clearTimeout(timer);
+    if (inFlight) {
+      await inFlight.catch(() => {});
+      if (!submit && JSON.stringify(state) === lastSavedJson) return true;
+    }
+    if (!submit && JSON.stringify(state) === lastSavedJson) return true;
+    const sent = JSON.stringify(state);
+    const body = JSON.stringify({ ...state, base_revision: revision, submit });
+    setStatus(submit ? "Saving and opening the next unit…" : "Saving…", "saving");
+    let done;
+    inFlight = new Promise((resolve) => (done = resolve));
+    try {
+      const response = await fetch(data.saveUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body,
+        credentials: "same-origin",
+      });
+      const reply = await response.json().catch(() => ({}));
+      if (response.ok) {
+        revision = reply.revision;
+        lastSavedJson = sent;
+        submitted = submitted || submit;
+        hideConflict();
+        if (JSON.stringify(state) === sent) localStorage.removeItem(storageKey);
+        else changed();
+        if (submit && reply.next) {
+          window.location.assign(reply.next);
+          return true;
+        }
+        setStatus(submitted ? "Saved · submitted" : "Saved draft", "saved");
+        return true;
+      }
+      if (response.status === 409) {
+        showConflict(reply);
+        return false;
+      }
+      setStatus(reply.error || `Not saved (error ${response.status}).`, "error");
+      return false;
+    } catch {
+      setStatus("Offline: changes are kept in this browser and retried.", "error");
+      timer = setTimeout(() => save(false), RETRY_DELAY_MS);
+      return false;
+    } finally {
+      inFlight = null;
+      done();
+    }
+  }
+
+  function describe(s) {
+    const codes = s.codes.map((k) => codeNames.get(k) || k).join(", ") || "no codes";
+    const flags = [s.not_relevant && "not relevant", s.unsure && "unsure"].filter(Boolean);
+    return [codes, `${s.quotes.length} quotes`, ...flags, s.memo && `memo “${s.memo}”`]
+      .filter(Boolean)
+      .join(" · ");
+  }
+
+  function showConflict(reply) {
+    conflictRevision = reply.revision;
+    $("conflict-message").textContent = reply.error;
+    $("conflict-stored").textContent = describe(reply.stored);
+    $("conflict").hidden = false;
+    setStatus("Conflict: not saved", "conflict");
+    $("conflict-reload").focus();
+  }
+
+  function hideConflict() {
+    $("conflict").hidden = true;
+    conflictRevision = null;
+  }
+
+  $("conflict-reload").addEventListener("click", () => {
+    localStorage.removeItem(storageKey);
+    window.location.reload();
+  });
+  $("conflict-overwrite").addEventListener("click", () => {
+    // An explicit overwrite: the same payload, now based on the stored revision.
+    revision = conflictRevision;
+    lastSavedJson = "";
+    hideConflict();
+    save(false);
+  });
+
+  async function saveAndNext() {
+    await save(true);
+  }
+
+  // Quotes and the sentence cursor --------------------------------------------------
+
+  function splitSentences(chars) {
+    const out = [];
+    const push = (start, end) => {
+      while (start < end && /\s/u.test(chars[start])) start++;
+      while (end > start && /\s/u.test(chars[end - 1])) end--;
+      if (end > start) out.push({ start, end });
+    };
+    let start = 0;
+    for (let i = 0; i < chars.length; i++) {
+      const c = chars[i];
+      if (c === "\n") {
+        push(start, i);
+        start = i + 1;
+      } else if (/[.!?。！？]/u.test(c) && (i + 1 === chars.length || /\s/u.test(chars[i + 1]))) {
+        push(start, i + 1);
+        start = i + 1;
+      }
+    }
+    push(start, chars.length);
+    return out;
+  }
+
+  function focusPost(index) {
+    if (!articles.length) return;
+    currentPost = Math.max(0, Math.min(articles.length - 1, index));
+    articles.forEach((a, i) => a.classList.toggle("current", i === currentPost));
+    articles[currentPost].scrollIntoView({ block: "nearest" });
+    cursor = null;
+    showCursor();
+  }
+
+  function moveSentence(step, extend) {
+    if (currentPost < 0) focusPost(0);
+    const post = posts[currentPost];
+    const count = post.sentences.length;
+    if (!count) return;
+    if (!cursor) {
+      const i = step > 0 ? 0 : count - 1;
+      cursor = { from: i, to: i };
+    } else if (extend) {
+      if (step > 0) cursor.to = Math.min(count - 1, cursor.to + 1);
+      else cursor.from = Math.max(0, cursor.from - 1);
+    } else {
+      const i = Math.max(0, Math.min(count - 1, (step > 0 ? cursor.to : cursor.from) + step));
+      cursor = { from: i, to: i };
+    }
+    showCursor();
+  }
+
+  function cursorSpan() {
+    if (currentPost < 0 || !cursor) return null;
+    const post = posts[currentPost];
+    const start = post.sentences[cursor.from].start;
+    const end = post.sentences[cursor.to].end;
+    return { post, start, end };
+  }
+
+  function showCursor() {
+    articles.forEach((article, i) => {
+      const strip = article.querySelector(".sentence-cursor");
+      const span = i === currentPost ? cursorSpan() : null;
+      strip.hidden = !span;
+      strip.textContent = span ? span.post.chars.slice(span.start, span.end).join("") : "";
+    });
+  }
+
+  // A mouse selection inside a post becomes code-point offsets into its plain text by
+  // matching it with whitespace collapsed (the rendered text spaces blocks differently).
+  function selectionSpan() {
+    const selection = window.getSelection();
+    if (!selection || selection.isCollapsed) return null;
+    const article = selection.anchorNode && selection.anchorNode.parentElement?.closest("article.post");
+    if (!article) return null;
+    const post = posts.find((p) => String(p.id) === article.dataset.postId);
+    const wanted = Array.from(selection.toString().trim().replace(/\s+/gu, " "));
+    if (!post || !wanted.length) return null;
+    const flat = [];
+    const map = [];
+    post.chars.forEach((c, i) => {
+      const space = /\s/u.test(c);
+      if (space && flat[flat.length - 1] === " ") return;
+      flat.push(space ? " " : c);
+      map.push(i);
+    });
+    outer: for (let i = 0; i + wanted.length <= flat.length; i++) {
+      for (let j = 0; j < wanted.length; j++) if (flat[i + j] !== wanted[j]) continue outer;
+      return { post, start: map[i], end: map[i + wanted.length - 1] + 1 };
+    }
+    return null;
+  }
+
+  function quote() {
+    if (!lastCode || !state.codes.includes(lastCode)) {
+      setStatus("Toggle a code on first: q quotes for the last code you toggled.", "error");
+      return;
+    }
+    const span = selectionSpan() || cursorSpan();
+    if (!span) {
+      setStatus("Pick a sentence with [ and ] (or select text) before quoting.", "error");
+      return;
+    }
+    if (!span.post.quotable) {
+      setStatus("That post is thread context; quote from the unit's own post.", "error");
+      return;
+    }
+    const text = span.post.chars.slice(span.start, span.end).join("");
+    const duplicate = state.quotes.some(
+      (q) => q.code === lastCode && q.post === span.post.id && q.start === span.start && q.end === span.end,
+    );
+    if (duplicate) return;
+    change((s) => s.quotes.push({ code: lastCode, post: span.post.id, start: span.start, end: span.end, text }));
+    setStatus(`Quoted for ${codeNames.get(lastCode)}`, "dirty");
+  }
+
+  // The code list and its filter ----------------------------------------------------
+
+  const items = Array.from(codeList.querySelectorAll("li.code"));
+  let highlighted = null;
+
+  function visibleCodable() {
+    return items.filter((li) => !li.hidden && !li.classList.contains("group"));
+  }
+
+  function highlight(li) {
+    items.forEach((item) => item.classList.toggle("active", item === li));
+    highlighted = li;
+    if (li) li.scrollIntoView({ block: "nearest" });
+  }
+
+  filter.addEventListener("input", () => {
+    const words = filter.value.toLowerCase().split(/\s+/u).filter(Boolean);
+    for (const li of items) {
+      const text = `${li.dataset.key} ${li.querySelector(".code-name").textContent}`.toLowerCase();
+      li.hidden = words.length > 0 && !words.every((w) => text.includes(w));
+    }
+    highlight(visibleCodable()[0] || null);
+  });
+
+  filter.addEventListener("keydown", (event) => {
+    const list = visibleCodable();
+    const at = list.indexOf(highlighted);
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      highlight(list[Math.max(0, Math.min(list.length - 1, at + step))] || null);
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      if (highlighted) toggleCode(highlighted.dataset.key);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      filter.value = "";
+      filter.dispatchEvent(new Event("input"));
+      highlight(null);
+      filter.blur();
+    }
+  });
+
+  codeList.addEventListener("change", (event) => {
+    if (event.target.name === "code") {
+      event.target.checked = !event.target.checked; // toggleCode renders the new state
+      toggleCode(event.target.value);
+    }
+  });
+  codeList.addEventListener("focusin", (event) => highlight(event.target.closest("li.code")));
+
+  notRelevant.addEventListener("change", () => change((s) => (s.not_relevant = notRelevant.checked)));
+  unsure.addEventListener("change", () => change((s) => (s.unsure = unsure.checked)));
+  let memoBefore = null;
+  memo.addEventListener("focus", () => (memoBefore = JSON.stringify(state)));
+  memo.addEventListener("input", () => {
+    state.memo = memo.value;
+    changed();
+  });
+  memo.addEventListener("blur", () => {
+    if (memoBefore && memoBefore !== JSON.stringify(state)) undoStack.push(memoBefore);
+    memoBefore = null;
+  });
+  $("save-next").addEventListener("click", saveAndNext);
+  $("save-draft").addEventListener("click", () => save(false));
+
+  // Keys ----------------------------------------------------------------------------
+
+  function isTextField(el) {
+    if (!el) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && !["checkbox", "radio", "button", "submit"].includes(el.type);
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (target === filter) return;
+    if (isTextField(target)) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target === memo) {
+        event.preventDefault();
+        saveAndNext();
+      } else if (event.key === "Escape") {
+        target.blur();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.code === "BracketLeft" || event.code === "BracketRight") {
+      event.preventDefault();
+      moveSentence(event.code === "BracketRight" ? 1 : -1, event.shiftKey);
+      return;
+    }
+    switch (event.key) {
+      case "/":
+        event.preventDefault();
+        filter.focus();
+        filter.select();
+        return;
+      case "j":
+      case "k":
+        event.preventDefault();
+        focusPost(currentPost + (event.key === "j" ? 1 : -1));
+        return;
+      case "q":
+      case "Q":
+        event.preventDefault();
+        quote();
+        return;
+      case "u":
+        event.preventDefault();
+        undo();
+        return;
+      case "Enter":
+        if (target.tagName === "BUTTON" || target.tagName === "A" || target.tagName === "SUMMARY") return;
+        event.preventDefault();
+        saveAndNext();
+        return;
+      default:
+        if (shortcuts.has(event.key)) {
+          event.preventDefault();
+          toggleCode(shortcuts.get(event.key));
+        }
+    }
+  });
+
+  // Unsent edits from a closed tab, and the same unit open twice --------------------
+
+  function restoreUnsent() {
+    let kept = null;
+    try {
+      kept = JSON.parse(localStorage.getItem(storageKey));
+    } catch {
+      localStorage.removeItem(storageKey);
+    }
+    if (!kept || !kept.state || JSON.stringify(kept.state) === lastSavedJson) return;
+    // Based on an older revision, the save is refused as a conflict and the coder chooses.
+    state = contentOf(kept.state);
+    revision = kept.base;
+    render();
+    changed();
+    setStatus("Restored changes that were not saved yet", "dirty");
+  }
+
+  function watchOtherTabs() {
+    if (!("BroadcastChannel" in window)) return;
+    const tab = Math.random().toString(36).slice(2);
+    const channel = new BroadcastChannel("coding-screen");
+    const warn = () => ($("two-tabs").hidden = false);
+    channel.addEventListener("message", (event) => {
+      const message = event.data || {};
+      if (message.key !== storageKey || message.tab === tab) return;
+      warn();
+      if (message.type === "open") channel.postMessage({ type: "here", key: storageKey, tab });
+    });
+    channel.postMessage({ type: "open", key: storageKey, tab });
+  }
+
+  // Unsent edits already sit in localStorage; this only refreshes their base revision.
+  window.addEventListener("pagehide", () => {
+    if (JSON.stringify(state) !== lastSavedJson) {
+      localStorage.setItem(storageKey, JSON.stringify({ base: revision, state }));
+    }
+  });
+
+  render();
+  restoreUnsent();
+  watchOtherTabs();
+  if (articles.length) focusPost(0);
+
+  // Long code blocks ----------------------------------------------------------------
+
+  function collapseLongCodeBlocks() {
+    for (const pre of document.querySelectorAll(".post-body pre")) {
+      const lines = pre.textContent.split("\n").length;
+      if (lines <= LONG_CODE_LINES) continue;
+      pre.classList.add("collapsed");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link expand";
+      button.textContent = `Show all ${lines} lines`;
+      button.addEventListener("click", () => {
+        const collapsed = pre.classList.toggle("collapsed");
+        button.textContent = collapsed ? `Show all ${lines} lines` : "Collapse";
+      });
+      pre.after(button);
+    }
+  }
+})();

@@ -1,0 +1,229 @@
+"""The coding screen: what each role sees, blind coding, the queue, history, query counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coding.models import Assignment, Code, Coding, Post, Unit
+from tests.factories_coding import make_coding_project, payload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _url(project, unit) -> str:
+    return f"/projects/{project.slug}/units/{unit.pk}/code/"
+
+
+def _save(client, project, unit, user, body):
+    client.force_login(user)
+    response = client.post(_url(project, unit), json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def _first_unit(project) -> Unit:
+    return project.units.order_by("position").first()
+
+
+def _initial_data(response) -> dict:
+    body = response.content.decode()
+    start = body.index('<script id="coding-data" type="application/json">') + len(
+        '<script id="coding-data" type="application/json">'
+    )
+    return json.loads(body[start : body.index("</script>", start)])
+
+
+def test_an_annotator_sees_the_posts_in_order_and_the_codebook_tree(client, users):
+    project = make_coding_project(users, posts_per_thread=3)
+    unit = _first_unit(project)
+    Post.objects.filter(thread=unit.thread, post_number=3).update(is_accepted_answer=True)
+    client.force_login(users["alice"])
+    response = client.get(_url(project, unit))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.index('id="post-1"') < body.index('id="post-2"') < body.index('id="post-3"')
+    assert "Accepted answer" in body
+    assert "😭" in body
+    assert 'value="install"' in body and "<kbd>i</kbd>" in body
+    assert "Trouble installing a library." in body  # the definition, shown on focus
+    assert 'value="problems"' not in body  # a header has no checkbox
+    assert "Problems" in body
+    assert "Retired code" not in body
+    assert "0 of 2 done" in body
+    data = _initial_data(response)
+    assert [p["number"] for p in data["posts"]] == [1, 2, 3]
+    assert data["revision"] == 0 and data["canCode"] is True
+
+
+def test_the_page_has_no_inline_script_and_embeds_its_data_as_json(client, users):
+    project = make_coding_project(users)
+    client.force_login(users["alice"])
+    response = client.get(_url(project, _first_unit(project)))
+    body = response.content.decode()
+    assert "unsafe-inline" not in response["Content-Security-Policy"]
+    assert "<script>" not in body
+    assert "js/coding.js" in body and "css/coding.css" in body
+
+
+def test_an_annotator_sees_their_saved_coding_again(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    _save(client, project, unit, users["alice"], payload(codes=["docs"], memo="Alice memo"))
+    response = client.get(_url(project, unit))
+    body = response.content.decode()
+    assert 'value="docs" checked' in body
+    assert "Alice memo" in body
+    data = _initial_data(response)
+    assert data["revision"] == 1
+    assert data["state"]["codes"] == ["docs"]
+
+
+def test_annotator_cannot_see_other_codings_on_the_page_or_in_json(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    _save(client, project, unit, users["bob"], payload(codes=["install"], memo="BOB-SECRET"))
+    _save(client, project, unit, users["alice"], payload(codes=["docs"]))
+    client.force_login(users["alice"])
+    page = client.get(_url(project, unit)).content.decode()
+    assert "BOB-SECRET" not in page
+    assert "bob" not in page
+    assert 'value="install" checked' not in page
+    # The save's JSON reply and a conflict's stored version carry only alice's coding.
+    reply = client.post(
+        _url(project, unit),
+        json.dumps(payload(0, codes=["memory"])),
+        content_type="application/json",
+    )
+    assert reply.status_code == 409
+    assert "BOB-SECRET" not in reply.content.decode()
+    assert reply.json()["stored"]["codes"] == ["docs"]
+
+
+def test_an_annotator_cannot_open_a_unit_that_is_not_assigned_to_them(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    Assignment.objects.filter(unit=unit, coder=users["alice"]).delete()
+    client.force_login(users["alice"])
+    assert client.get(_url(project, unit)).status_code == 404
+
+
+def test_an_outsider_gets_404_for_the_screen_the_queue_and_the_history(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    client.force_login(users["outsider"])
+    assert client.get(_url(project, unit)).status_code == 404
+    assert client.get(f"/projects/{project.slug}/next/").status_code == 404
+    assert client.get(f"/projects/{project.slug}/units/{unit.pk}/history/").status_code == 404
+
+
+def test_a_unit_of_another_project_is_not_found(client, users):
+    project = make_coding_project(users)
+    other = make_coding_project(users, slug="other")
+    client.force_login(users["alice"])
+    assert client.get(_url(project, _first_unit(other))).status_code == 404
+
+
+def test_an_admin_reads_every_coding_but_cannot_code_an_unassigned_unit(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    _save(client, project, unit, users["alice"], payload(codes=["docs"], memo="ALICE-MEMO"))
+    _save(client, project, unit, users["bob"], payload(codes=["install"], memo="BOB-MEMO"))
+    client.force_login(users["admin"])
+    response = client.get(_url(project, unit))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "ALICE-MEMO" in body and "BOB-MEMO" in body
+    assert "Documentation gap" in body and "Installation" in body
+    assert "Read only" in body
+    assert 'id="save-next"' not in body
+    assert _initial_data(response)["canCode"] is False
+
+
+def test_admins_see_the_history_of_every_change_and_annotators_do_not(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    _save(client, project, unit, users["alice"], payload(0, codes=["docs"]))
+    _save(client, project, unit, users["alice"], payload(1, codes=["install"], submit=True))
+    client.force_login(users["admin"])
+    body = client.get(f"/projects/{project.slug}/units/{unit.pk}/history/").content.decode()
+    assert body.count("<td>alice</td>") == 4  # two events, each by alice on alice's coding
+    assert "codes: docs" in body and "codes: install" in body
+    assert "submit" in body
+    client.force_login(users["alice"])
+    assert client.get(f"/projects/{project.slug}/units/{unit.pk}/history/").status_code == 403
+
+
+def test_next_opens_the_first_pending_unit_then_reports_an_empty_queue(client, users):
+    project = make_coding_project(users, units=2)
+    first, second = project.units.order_by("position")
+    client.force_login(users["alice"])
+    response = client.get(f"/projects/{project.slug}/next/")
+    assert response.url == _url(project, first)
+    _save(client, project, first, users["alice"], payload(codes=["docs"], submit=True))
+    assert client.get(f"/projects/{project.slug}/next/").url == _url(project, second)
+    _save(client, project, second, users["alice"], payload(not_relevant=True, submit=True))
+    response = client.get(f"/projects/{project.slug}/next/", follow=False)
+    assert response.url == f"/projects/{project.slug}/"
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("queue is done" in m for m in messages)
+    # A done unit still opens, showing the submitted coding.
+    page = client.get(_url(project, first)).content.decode()
+    assert "Submitted" in page and "2 of 2 done" in page
+
+
+def test_a_post_unit_shows_its_post_with_the_opening_post_as_context(client, users):
+    project = make_coding_project(users, unit_type="post", posts_per_thread=4)
+    unit = _first_unit(project)
+    client.force_login(users["alice"])
+    response = client.get(_url(project, unit))
+    body = response.content.decode()
+    assert 'id="post-1"' in body and 'id="post-2"' in body
+    assert 'id="post-3"' not in body and 'id="post-4"' not in body
+    assert "Thread context" in body
+    posts = _initial_data(response)["posts"]
+    assert [(p["number"], p["quotable"]) for p in posts] == [(1, False), (2, True)]
+
+
+def test_a_shortcut_on_a_reserved_key_is_not_offered(client, users):
+    project = make_coding_project(users)
+    Code.objects.filter(version=project.codebook_version, key="docs").update(shortcut="j")
+    client.force_login(users["alice"])
+    data = _initial_data(client.get(_url(project, _first_unit(project))))
+    shortcuts = {c["key"]: c["shortcut"] for c in data["codes"]}
+    assert shortcuts["docs"] == "" and shortcuts["install"] == "i"
+
+
+def _page_queries(client, users, django_assert_num_queries, *, posts, codes, slug, who):
+    project = make_coding_project(users, slug=slug, posts_per_thread=posts, extra_codes=codes)
+    unit = _first_unit(project)
+    for user in (users["alice"], users["bob"]):
+        _save(client, project, unit, user, payload(codes=["docs", "memory"], memo="m"))
+    client.force_login(users[who])
+    with django_assert_num_queries(_PAGE_QUERIES[who]):
+        response = client.get(_url(project, unit))
+    assert response.status_code == 200
+    assert Coding.objects.filter(unit=unit).count() == 2
+
+
+# Session, user, project, role, unit, assignment; then the annotator's coding (3 queries),
+# posts, codes and queue progress; the admin reads all codings instead.
+_PAGE_QUERIES = {"alice": 12, "admin": 11}
+
+
+@pytest.mark.parametrize("who", ["alice", "admin"])
+def test_the_coding_page_uses_the_same_queries_for_small_and_large_units(
+    client, users, django_assert_num_queries, who
+):
+    _page_queries(
+        client, users, django_assert_num_queries, posts=3, codes=10, slug="small", who=who
+    )
+    _page_queries(
+        client, users, django_assert_num_queries, posts=60, codes=80, slug="large", who=who
+    )
