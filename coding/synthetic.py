@@ -15,11 +15,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from .importers.html import content_hash
-from .models import ForumSource, Post, Tag, Thread
+from .models import (
+    Assignment,
+    Code,
+    CodeApplication,
+    CodebookVersion,
+    Coding,
+    CodingEvent,
+    ForumSource,
+    Membership,
+    Post,
+    Project,
+    Role,
+    Tag,
+    Thread,
+)
 
 CATEGORIES = [
     ("Beginners", 0.30),
@@ -351,3 +367,157 @@ def make_corpus(
         if progress:
             progress(made_threads, threads)
     return made_threads, made_posts
+
+
+# Coded projects ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodedProject:
+    project: Project
+    units: int
+    codings: int
+
+
+def _codebook_version() -> CodebookVersion:
+    """The newest codebook version with codable codes, else the bundled default codebook."""
+    version = (
+        CodebookVersion.objects.filter(codes__codable=True, codes__active=True)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if version is None:
+        from .codebook_io import load_default
+
+        _codebook, version, _changed = load_default()
+    return version
+
+
+def _free_slug(base: str) -> str:
+    taken = set(Project.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def make_coded_project(
+    source: ForumSource,
+    coders: int,
+    coded_share: float,
+    agreement: float,
+    seed: int = 0,
+) -> CodedProject:
+    """A project over ``source`` whose sample is fully coded by ``coders`` coders.
+
+    1. Members: an admin and annotators ``coder1``..``coderC`` (accounts without a usable
+       password; staff set one in the admin to log in as them).
+    2. A sample of ``coded_share`` of the source's threads, each unit assigned to every
+       coder (K = C, overlap 100%).
+    3. One submitted coding per assignment with one code each. Per unit, with probability
+       ``agreement`` every coder applies the unit's true code; otherwise each coder draws
+       a code independently from the same skewed distribution the true codes come from.
+       Expected disagreement is then (1 - A) times chance disagreement, so Krippendorff's
+       alpha comes out near ``agreement``.
+    """
+    from .assignment import assign_units
+    from .sampling import draw_round, population_count
+
+    if coders < 1:
+        raise ValueError("--coders must be at least 1")
+    if not 0 < coded_share <= 1:
+        raise ValueError("--coded-share must be above 0 and at most 1")
+    if not 0 <= agreement <= 1:
+        raise ValueError("--agreement must be between 0 and 1")
+    User = get_user_model()
+    rng = random.Random(f"coded-{seed}")
+    version = _codebook_version()
+    codes = list(
+        Code.objects.filter(version=version, codable=True, active=True).order_by("order", "id")
+    )
+    if not codes:
+        raise ValueError(f"codebook {version} has no codable codes")
+    weights = [1 / (rank + 1) for rank in range(len(codes))]
+    with transaction.atomic():
+        admin, _ = User.objects.get_or_create(username="synthetic_admin")
+        people = []
+        for number in range(1, coders + 1):
+            user, created = User.objects.get_or_create(username=f"coder{number}")
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            people.append(user)
+        project = Project.objects.create(
+            name=f"Synthetic study ({coders} coders, agreement {agreement:g})",
+            slug=_free_slug("synthetic"),
+            codebook_version=version,
+            selection={"sources": [source.pk]},
+            coders_per_unit=coders,
+            overlap=1.0,
+            seed=seed,
+            created_by=admin,
+        )
+        Membership.objects.create(project=project, user=admin, role=Role.ADMIN)
+        Membership.objects.bulk_create(
+            [Membership(project=project, user=u, role=Role.ANNOTATOR) for u in people]
+        )
+        size = max(1, round(coded_share * population_count(project)))
+        result = draw_round(project, size=size, seed=seed, round_name="main")
+        assign_units(project)
+        now = timezone.now()
+        assignments = list(
+            Assignment.objects.filter(unit__project=project).order_by("unit__position", "coder_id")
+        )
+        labels: dict[int, Code] = {}
+        truth: dict[int, tuple[Code, bool]] = {}
+        codings = []
+        for assignment in assignments:
+            if assignment.unit_id not in truth:
+                truth[assignment.unit_id] = (
+                    rng.choices(codes, weights)[0],
+                    rng.random() < agreement,
+                )
+            true_code, agreed = truth[assignment.unit_id]
+            code = true_code if agreed else rng.choices(codes, weights)[0]
+            when = now - timedelta(minutes=rng.randrange(14 * 24 * 60))
+            assignment.status = Assignment.Status.DONE
+            assignment.completed_at = when
+            coding = Coding(
+                unit_id=assignment.unit_id,
+                coder_id=assignment.coder_id,
+                codebook_version=version,
+                status=Coding.Status.SUBMITTED,
+                revision=1,
+                submitted_at=when,
+            )
+            codings.append(coding)
+            labels[len(codings) - 1] = code
+        Assignment.objects.bulk_update(assignments, ["status", "completed_at"], batch_size=1000)
+        Coding.objects.bulk_create(codings, batch_size=1000)
+        CodeApplication.objects.bulk_create(
+            [CodeApplication(coding=c, code=labels[i]) for i, c in enumerate(codings)],
+            batch_size=1000,
+        )
+        CodingEvent.objects.bulk_create(
+            [
+                CodingEvent(
+                    coding=c,
+                    user_id=c.coder_id,
+                    action="submit",
+                    before=None,
+                    after={
+                        "status": "submitted",
+                        "codes": [labels[i].key],
+                        "quotes": [],
+                        "not_relevant": False,
+                        "unsure": False,
+                        "memo": "",
+                    },
+                )
+                for i, c in enumerate(codings)
+            ],
+            batch_size=1000,
+        )
+    return CodedProject(project=project, units=result.sampled, codings=len(codings))
