@@ -1,0 +1,117 @@
+"""An annotator codes two units with the keyboard only, quotes included."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from coding.models import Coding, Post
+from tests.browser.conftest import login, screenshot
+from tests.factories_coding import make_coding_project
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _filter_and_toggle(page: Page, text: str) -> None:
+    page.keyboard.press("/")
+    expect(page.locator("#code-filter")).to_be_focused()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def _stored(coding: Coding) -> tuple[set[str], set[tuple]]:
+    codes = {a.code.key for a in coding.applications.all()}
+    quotes = {
+        (q.application.code.key, q.post.post_number, q.start, q.end, q.text)
+        for a in coding.applications.all()
+        for q in a.quotes.all()
+    }
+    return codes, quotes
+
+
+def test_an_annotator_codes_two_units_by_keyboard_and_another_sees_none_of_it(
+    live_server, page: Page, users
+):
+    project = make_coding_project(users, units=2, posts_per_thread=3)
+    first, second = project.units.order_by("position")
+    login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/{project.slug}/next/")
+    page.wait_for_url(f"**/units/{first.pk}/code/")
+    status = page.locator("#save-status")
+
+    # Unit 1: filter to a code, toggle it, quote the first sentence (with an emoji).
+    _filter_and_toggle(page, "out of mem")
+    expect(page.locator("input[value=memory]")).to_be_checked()
+    page.keyboard.press("]")
+    expect(page.locator("#post-1 .sentence-cursor")).to_have_text("Loading fails 😭 with OOM.")
+    page.keyboard.press("q")
+    expect(page.locator("#quote-list")).to_contain_text("Loading fails 😭 with OOM.")
+    # A shortcut key, then the next post, a sentence extended with Shift, and a quote.
+    page.keyboard.press("i")
+    expect(page.locator("input[value=install]")).to_be_checked()
+    page.keyboard.press("j")
+    expect(page.locator("#post-2")).to_have_class("post current")
+    page.keyboard.press("]")
+    page.keyboard.press("Shift+BracketRight")
+    expect(page.locator("#post-2 .sentence-cursor")).to_have_text(
+        "Reply 2 says hello. Second sentence here."
+    )
+    page.keyboard.press("q")
+    # A mistaken toggle, undone with u.
+    _filter_and_toggle(page, "documentation")
+    expect(page.locator("input[value=docs]")).to_be_checked()
+    page.keyboard.press("u")
+    expect(page.locator("input[value=docs]")).not_to_be_checked()
+    expect(status).to_have_text("Saved draft", timeout=10_000)  # autosave
+    screenshot(page, "coding_keyboard_unit1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/units/{second.pk}/code/")
+
+    # Unit 2: j/k between posts, the second sentence of the first post, quoted.
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(page.locator("#post-1")).to_have_class("post current")
+    page.keyboard.press("m")
+    page.keyboard.press("]")
+    page.keyboard.press("]")
+    expect(page.locator("#post-1 .sentence-cursor")).to_have_text("Ich bin müde.")
+    page.keyboard.press("q")
+    expect(page.locator("#quote-list")).to_contain_text("Ich bin müde.")
+    assert page.js_errors == []
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/projects/{project.slug}/")
+
+    alice = {c.unit_id: c for c in Coding.objects.filter(coder=users["alice"])}
+    assert set(alice) == {first.pk, second.pk}
+    assert all(c.status == "submitted" for c in alice.values())
+    text = Post.objects.get(thread=first.thread, post_number=1).plain_text
+    reply = "Reply 2 says hello. Second sentence here."
+    assert _stored(alice[first.pk]) == (
+        {"memory", "install"},
+        {
+            ("memory", 1, 0, 25, "Loading fails 😭 with OOM."),
+            ("install", 2, 0, len(reply), reply),
+        },
+    )
+    start = text.index("Ich bin müde.")
+    assert start == 26  # code points: the emoji counts once
+    assert _stored(alice[second.pk]) == (
+        {"memory"},
+        {("memory", 1, start, start + 13, "Ich bin müde.")},
+    )
+
+    # Bob opens the same unit and sees none of alice's codes, quotes or state.
+    page.context.clear_cookies()
+    login(page, live_server, "bob")
+    page.goto(f"{live_server.url}/projects/{project.slug}/units/{first.pk}/code/")
+    expect(page.locator("input[name=code]:checked")).to_have_count(0)
+    expect(page.locator("#quote-list")).not_to_contain_text("Loading fails")
+    expect(page.locator("#save-status")).to_have_text("Draft")
+    screenshot(page, "coding_keyboard_other_annotator")
+    assert not Coding.objects.filter(coder=users["bob"]).exists()
