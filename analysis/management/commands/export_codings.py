@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from analysis.exports import ROW_SOURCES, ExportOptions, csv_lines
 from coding.models import Project
 
-FORMATS = list(ROW_SOURCES)
+FORMATS = [*ROW_SOURCES, "qdpx"]
 
 
 class Command(BaseCommand):
@@ -48,6 +48,13 @@ class Command(BaseCommand):
         )
         if opts["pseudonymize"] and output is None:
             raise CommandError("--pseudonymize needs --output, so the key file has a place")
+        if format == "qdpx":
+            from analysis.refi import write_qdpx
+
+            if output is None:
+                raise CommandError("--format qdpx needs --output PATH")
+            self.stdout.write(write_qdpx(found, output, options))
+            return
         rows = ROW_SOURCES[format](found, options)
         lines = csv_lines(rows, options, excel=opts["excel"])
         if output is None:
