@@ -244,6 +244,21 @@ class Rho:
     p: float | None
     note: str = ""
 
+    @property
+    def rho_text(self) -> str:
+        return "undefined" if self.rho is None else f"{self.rho:.3f}"
+
+    @property
+    def p_text(self) -> str:
+        return format_p(self.p)
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as people read it: three decimals, or scientific below 0.001."""
+    if p is None:
+        return "–"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
 
 def spearman(x: list[float], y: list[float]) -> Rho:
     """Spearman's rho; ``None`` (with a note) where it is undefined."""

@@ -1,0 +1,408 @@
+"""Forum versus Hub: model-type series, their correlation, and model-card shares.
+
+The study behind this tool counted, per model type and month, the forum threads whose
+text mentions the type and the Hub models created with it, correlated the two with
+Spearman's rho (across types and per type over months), and followed the share of new
+models that come with a model card. This module computes those series from the corpus
+(``Thread``/``Post``) and the imported Hub metadata (``HubModel``):
+
+- mentions: a thread mentions a type when its title or any post's plain text contains one
+  of the type's names as a whole word, case-insensitively (``gpt2``, ``GPT-2``,
+  ``gpt 2``). Where names overlap the longer one wins: ``xlm-roberta`` counts for
+  xlm-roberta, not roberta. A thread counts once per type, in the month it was created.
+- reviewers' rules (``ModelTypeRule``) exclude an ambiguous name or count it as another
+  type; a rule may also add a name the curated list lacks.
+
+Tables are ``CountTable``s (name × month), the layout ``correlate`` reads, so the same
+figures come out of the page, its CSV downloads and the command.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMonth, TruncYear
+from scipy import stats
+
+from coding.models import HubModel, ModelTypeRule, Post, Thread
+
+from .correlation import Comparison, CountTable, compare, format_p
+
+# Other names people write for a model type (the type's own name, with "_" read as "-" or
+# a space, is always included).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "gpt2": ("gpt-2", "gpt 2"),
+    "distilbert": ("distil-bert", "distil bert"),
+    "wav2vec2": ("wav2vec 2.0", "wav2vec2.0", "wav2vec-2"),
+    "vit": ("vision transformer",),
+    "llama": ("llama2", "llama-2", "llama 2"),
+    "gpt_neo": ("gptneo",),
+    "gptj": ("gpt-j", "gpt j"),
+    "xlm-roberta": ("xlm roberta", "xlmr", "xlm-r"),
+    "deberta-v2": ("deberta-v3", "deberta v3", "debertav3"),
+    "marian": ("marianmt", "opus-mt"),
+    "m2m_100": ("m2m100",),
+    "bert": (),
+    "t5": (),
+    "roberta": (),
+    "whisper": (),
+    "bart": (),
+    "mbart": (),
+    "mt5": (),
+    "albert": (),
+    "electra": (),
+    "longformer": (),
+    "pegasus": (),
+    "clip": (),
+    "bloom": (),
+    "opt": (),
+    "falcon": (),
+    "mistral": (),
+}
+
+# Type names that are also ordinary words: their mentions deserve a reviewer's look.
+AMBIGUOUS = frozenset(
+    {
+        "align", "bark", "bit", "bloom", "canine", "clip", "ernie", "falcon", "funnel",
+        "git", "led", "marian", "mega", "mistral", "nat", "opt", "phi", "rag", "realm",
+        "sam", "van", "whisper",
+    }
+)  # fmt: skip
+
+
+def _spellings(model_type: str) -> set[str]:
+    base = model_type.lower()
+    names = {base, base.replace("_", "-"), base.replace("_", " "), base.replace("-", " ")}
+    names.update(alias.lower() for alias in ALIASES.get(base, ()))
+    return {n for n in names if n.strip()}
+
+
+@dataclass
+class Matcher:
+    """Which names count for which type, after reviewers' rules."""
+
+    names: dict[str, str]
+    excluded: dict[str, str]
+    pattern: re.Pattern | None
+
+    def types_in(self, text: str) -> set[str]:
+        if not self.pattern or not text:
+            return set()
+        return {
+            self.names[" ".join(m.group(0).lower().split())] for m in self.pattern.finditer(text)
+        }
+
+
+def build_matcher(
+    model_types: Iterable[str], rules: Iterable[tuple[str, str, str]] = ()
+) -> Matcher:
+    """Names → types for ``model_types`` and the curated list, with ``(name, action, maps_to)``."""
+    names: dict[str, str] = {}
+    for model_type in sorted({*ALIASES, *(t.lower() for t in model_types if t)}):
+        for spelling in _spellings(model_type):
+            names.setdefault(spelling, model_type)
+    excluded: dict[str, str] = {}
+    for name, action, maps_to in rules:
+        name = " ".join(name.lower().split())
+        if action == ModelTypeRule.Action.EXCLUDE:
+            if name in names:
+                excluded[name] = names.pop(name)
+        elif action == ModelTypeRule.Action.MAP and maps_to:
+            names[name] = maps_to.lower()
+        else:
+            names.setdefault(name, name)
+    return Matcher(names, excluded, _pattern(names))
+
+
+def _pattern(names: Iterable[str]) -> re.Pattern | None:
+    """Whole-word alternatives, longest first so the longer of two overlapping names wins."""
+    ordered = sorted(set(names), key=lambda n: (-len(n), n))
+    if not ordered:
+        return None
+    alternatives = "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in ordered)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def current_matcher() -> Matcher:
+    types = HubModel.objects.exclude(model_type="").values_list("model_type", flat=True).distinct()
+    rules = ModelTypeRule.objects.values_list("name", "action", "maps_to")
+    return build_matcher(list(types), list(rules))
+
+
+# Periods ------------------------------------------------------------------------------
+
+
+def month_key(moment: datetime) -> str:
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def month_range(first: str, last: str) -> list[str]:
+    """Every month from ``first`` to ``last`` inclusive (``YYYY-MM``)."""
+    year, month = int(first[:4]), int(first[5:7])
+    months = []
+    while f"{year:04d}-{month:02d}" <= last:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _table(label: str, counts: dict[str, dict[str, float]], months: Iterable[str]) -> CountTable:
+    """A table over every month from its first to its last (quiet months count as 0)."""
+    ordered = sorted(months)
+    periods = month_range(ordered[0], ordered[-1]) if ordered else []
+    return CountTable(label=label, counts=dict(sorted(counts.items())), periods=periods)
+
+
+# Series -------------------------------------------------------------------------------
+
+
+def count_mentions(
+    threads: Iterable[tuple[int, str, datetime]],
+    posts: Iterable[tuple[int, str]],
+    matcher: Matcher,
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Threads per type and month; returns the counts and every thread month seen."""
+    month_of: dict[int, str] = {}
+    found: dict[int, set[str]] = defaultdict(set)
+    for thread_id, title, created_at in threads:
+        month_of[thread_id] = month_key(created_at)
+        found[thread_id] |= matcher.types_in(title)
+    for thread_id, text in posts:
+        if thread_id in month_of:
+            found[thread_id] |= matcher.types_in(text)
+    counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for thread_id, types in found.items():
+        for model_type in types:
+            counts[model_type][month_of[thread_id]] += 1
+    return {t: dict(m) for t, m in counts.items()}, sorted(set(month_of.values()))
+
+
+def forum_mentions_table(matcher: Matcher | None = None) -> CountTable:
+    """Forum threads mentioning each model type, per month of the thread's creation."""
+    matcher = matcher or current_matcher()
+    threads = Thread.objects.values_list("id", "title", "created_at").iterator(chunk_size=2000)
+    posts = Post.objects.values_list("thread_id", "plain_text").iterator(chunk_size=2000)
+    counts, months = count_mentions(threads, posts, matcher)
+    return _table("forum mentions", counts, months)
+
+
+def hub_created_table() -> CountTable:
+    """Hub models created per model type and month (unknown creation dates left out)."""
+    rows = (
+        HubModel.objects.exclude(model_type="")
+        .filter(created_at__isnull=False)
+        .annotate(month=TruncMonth("created_at"))
+        .values_list("model_type", "month")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[str, dict[str, float]] = defaultdict(dict)
+    months: set[str] = set()
+    for model_type, month, n in rows:
+        key = month_key(month)
+        counts[model_type.lower()][key] = counts[model_type.lower()].get(key, 0.0) + n
+        months.add(key)
+    return _table("hub models created", counts, months)
+
+
+def wide_csv(table: CountTable, first_header: str = "model_type") -> str:
+    """The table as wide CSV: one row per name, one column per month (zeros written)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([first_header, *table.periods])
+    for name, row in table.counts.items():
+        writer.writerow([name, *(_cell(row.get(p, 0.0)) for p in table.periods)])
+    return out.getvalue()
+
+
+def _cell(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def top_names(table: CountTable, limit: int) -> list[str]:
+    return sorted(table.counts, key=lambda n: (-table.total(n), n))[:limit]
+
+
+def forum_vs_hub(forum: CountTable, hub: CountTable, *, matched_window: bool) -> Comparison:
+    return compare(forum, hub, matched_window=matched_window)
+
+
+# Model cards ----------------------------------------------------------------------------
+
+
+@dataclass
+class CardShare:
+    period: str
+    models: int
+    with_card: int
+
+    @property
+    def share(self) -> float:
+        return self.with_card / self.models if self.models else 0.0
+
+
+@dataclass
+class Trend:
+    """Kendall's tau of a series against time (a Mann-Kendall-style trend test)."""
+
+    n: int
+    tau: float | None
+    p: float | None
+
+    @property
+    def tau_text(self) -> str:
+        return "undefined" if self.tau is None else f"{self.tau:.3f}"
+
+    @property
+    def p_text(self) -> str:
+        return format_p(self.p)
+
+    @property
+    def direction(self) -> str:
+        if self.tau is None or self.p is None:
+            return "too few points"
+        if self.p >= 0.05:
+            return "no significant trend"
+        return "rising" if self.tau > 0 else "falling"
+
+
+def card_shares(by: str = "month") -> list[CardShare]:
+    """Per month or year of creation: models created and how many have model-card data."""
+    trunc = {"month": TruncMonth, "year": TruncYear}[by]
+    rows = (
+        HubModel.objects.filter(created_at__isnull=False)
+        .annotate(period=trunc("created_at"))
+        .values_list("period")
+        .annotate(models=Count("id"), with_card=Count("id", filter=Q(has_card_data=True)))
+        .order_by("period")
+    )
+    label = month_key if by == "month" else (lambda moment: f"{moment.year:04d}")
+    return [CardShare(label(period), models, with_card) for period, models, with_card in rows]
+
+
+def trend_test(values: list[float]) -> Trend:
+    n = len(values)
+    if n < 3 or len(set(values)) < 2:
+        return Trend(n, None, None)
+    result = stats.kendalltau(list(range(n)), values)
+    return Trend(n, float(result.statistic), float(result.pvalue))
+
+
+def card_shares_csv(shares: list[CardShare], period_header: str = "period") -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([period_header, "models", "with_card", "share"])
+    for s in shares:
+        writer.writerow([s.period, s.models, s.with_card, f"{s.share:.6f}"])
+    return out.getvalue()
+
+
+# The page -------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """Everything the trends page shows, computed in a fixed number of queries."""
+
+    forum: CountTable
+    hub: CountTable
+    own_windows: Comparison
+    matched: Comparison
+    monthly_cards: list[CardShare]
+    yearly_cards: list[CardShare]
+    monthly_trend: Trend
+    yearly_trend: Trend
+    hub_total: int
+    hub_typed: int
+    hub_undated: int
+    unreviewed: list[str]
+
+    @property
+    def top_hub(self) -> list[tuple[str, float]]:
+        return [(n, self.hub.total(n)) for n in top_names(self.hub, 10)]
+
+    @property
+    def top_forum(self) -> list[tuple[str, float]]:
+        return [(n, self.forum.total(n)) for n in top_names(self.forum, 10)]
+
+    @property
+    def per_type(self) -> list[tuple[str, float, float, object]]:
+        """Shared types by forum total: totals and rho over the shared months."""
+        names = sorted(self.own_windows.shared_names, key=lambda n: -self.forum.total(n))
+        return [(n, *self.own_windows.totals[n], self.own_windows.over_time[n]) for n in names[:15]]
+
+
+def page_figures() -> Figures:
+    matcher = current_matcher()
+    forum = forum_mentions_table(matcher)
+    hub = hub_created_table()
+    monthly, yearly = card_shares("month"), card_shares("year")
+    stats_row = HubModel.objects.aggregate(
+        total=Count("id"),
+        typed=Count("id", filter=~Q(model_type="")),
+        undated=Count("id", filter=Q(created_at__isnull=True)),
+    )
+    reviewed = set(ModelTypeRule.objects.values_list("name", flat=True))
+    return Figures(
+        forum=forum,
+        hub=hub,
+        own_windows=compare(forum, hub, matched_window=False),
+        matched=compare(forum, hub, matched_window=True),
+        monthly_cards=monthly,
+        yearly_cards=yearly,
+        monthly_trend=trend_test([s.share for s in monthly]),
+        yearly_trend=trend_test([s.share for s in yearly]),
+        hub_total=stats_row["total"],
+        hub_typed=stats_row["typed"],
+        hub_undated=stats_row["undated"],
+        unreviewed=sorted(n for n in AMBIGUOUS if n in forum.counts and n not in reviewed),
+    )
+
+
+@dataclass
+class ReviewRow:
+    name: str
+    counts_as: str
+    threads: int
+    examples: list[tuple[int, str]]
+    rule: ModelTypeRule | None
+
+
+def review_rows() -> list[ReviewRow]:
+    """Ambiguous and reviewed names with the threads that mention each (as a whole word)."""
+    rules = {r.name: r for r in ModelTypeRule.objects.all()}
+    matcher = current_matcher()
+    candidates = sorted(AMBIGUOUS | set(rules))
+    probe = Matcher({n: n for n in candidates}, {}, _pattern(candidates))
+    threads = list(Thread.objects.values_list("id", "title", "created_at"))
+    found: dict[int, set[str]] = defaultdict(set)
+    for thread_id, title, _created in threads:
+        found[thread_id] |= probe.types_in(title)
+    for thread_id, text in Post.objects.values_list("thread_id", "plain_text").iterator(
+        chunk_size=2000
+    ):
+        found[thread_id] |= probe.types_in(text)
+    titles = {thread_id: title for thread_id, title, _created in threads}
+    per_name: dict[str, list[int]] = defaultdict(list)
+    for thread_id in sorted(found):
+        for name in found[thread_id]:
+            per_name[name].append(thread_id)
+    rows = []
+    for name in candidates:
+        ids = per_name.get(name, [])
+        counts_as = matcher.names.get(name, "")
+        rows.append(
+            ReviewRow(name, counts_as, len(ids), [(i, titles[i]) for i in ids[:3]], rules.get(name))
+        )
+    return rows
+
+
+def known_types() -> list[str]:
+    return sorted(set(current_matcher().names.values()))

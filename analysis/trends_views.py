@@ -1,0 +1,136 @@
+"""The trends page: forum mentions vs Hub uploads per model type, and model-card shares."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from coding.access import staff_required
+from coding.importers.hub import HubDataError, import_dump
+from coding.models import ModelTypeRule
+
+from . import trends, trends_charts
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9 ._\-]{0,98}[a-z0-9]$|^[a-z0-9]$")
+
+
+@require_GET
+@login_required
+def trends_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "analysis/trends.html", {"figures": trends.page_figures()})
+
+
+@require_GET
+@login_required
+def trends_chart(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
+    if fmt not in trends_charts.FORMATS:
+        raise Http404("No such format.")
+    if name == "hub":
+        body = trends_charts.series_chart(
+            trends.hub_created_table(), ylabel="models created", fmt=fmt
+        )
+    elif name == "forum":
+        body = trends_charts.series_chart(
+            trends.forum_mentions_table(), ylabel="threads mentioning", fmt=fmt
+        )
+    elif name == "totals":
+        comparison = trends.forum_vs_hub(
+            trends.forum_mentions_table(), trends.hub_created_table(), matched_window=False
+        )
+        body = trends_charts.totals_chart(comparison.totals, fmt=fmt)
+    elif name == "cards":
+        body = trends_charts.cards_chart(trends.card_shares("month"), fmt=fmt)
+    else:
+        raise Http404("No such chart.")
+    response = HttpResponse(body, content_type=trends_charts.FORMATS[fmt])
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@require_GET
+@login_required
+def trends_table(request: HttpRequest, name: str) -> HttpResponse:
+    if name == "hub":
+        text = trends.wide_csv(trends.hub_created_table())
+    elif name == "forum":
+        text = trends.wide_csv(trends.forum_mentions_table())
+    elif name == "cards-month":
+        text = trends.card_shares_csv(trends.card_shares("month"), "month")
+    elif name == "cards-year":
+        text = trends.card_shares_csv(trends.card_shares("year"), "year")
+    else:
+        raise Http404("No such table.")
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def review(request: HttpRequest) -> HttpResponse:
+    """Staff decide, name by name, whether an ambiguous model-type name is counted."""
+    error = ""
+    if request.method == "POST":
+        error = _save_rule(request)
+        if not error and not request.htmx:
+            messages.success(request, f"Saved the decision on “{request.POST['name']}”.")
+            return redirect("trends_review")
+    rows = trends.review_rows()
+    template = "analysis/trends_review.html"
+    context = {"rows": rows, "types": trends.known_types(), "error": error}
+    if request.htmx and request.method == "POST":
+        name = " ".join(request.POST.get("name", "").lower().split())
+        context["row"] = next((r for r in rows if r.name == name), None)
+        template += "#review-row"
+    return render(request, template, context, status=400 if error else 200)
+
+
+def _save_rule(request: HttpRequest) -> str:
+    name = " ".join(request.POST.get("name", "").lower().split())
+    action = request.POST.get("action", "")
+    maps_to = " ".join(request.POST.get("maps_to", "").lower().split())
+    note = request.POST.get("note", "").strip()[:500]
+    if not NAME_RE.match(name):
+        return "A name is 1 to 100 letters, digits, spaces, dots, dashes or underscores."
+    if action not in ModelTypeRule.Action.values:
+        return "Choose whether to count, exclude or map the name."
+    if action == ModelTypeRule.Action.MAP:
+        if maps_to not in trends.known_types() or maps_to == name:
+            return f"Choose the type that “{name}” should count as."
+    else:
+        maps_to = ""
+    ModelTypeRule.objects.update_or_create(
+        name=name,
+        defaults={"action": action, "maps_to": maps_to, "note": note, "reviewed_by": request.user},
+    )
+    return ""
+
+
+@staff_required
+@require_POST
+def import_hub_dump(request: HttpRequest) -> HttpResponse:
+    """A JSONL or CSV dump of Hub metadata, validated whole before anything is written."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a JSONL or CSV file to import.")
+        return redirect("trends")
+    suffix = ".csv" if upload.name.lower().endswith(".csv") else ".jsonl"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        with path.open("wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        try:
+            counts = import_dump(path)
+        except HubDataError as exc:
+            messages.error(request, str(exc).replace(str(path), upload.name))
+            return redirect("trends")
+    messages.success(request, f"{upload.name}: {counts.summary_line()}")
+    return redirect("trends")
