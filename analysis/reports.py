@@ -852,3 +852,93 @@ def read_thread_texts(project, filters: Filters | None = None) -> pd.DataFrame:
     if not len(frame):
         return pd.DataFrame(columns=["thread", "month", "text"])
     return frame.groupby(["thread", "month"], as_index=False, sort=False)["text"].agg("\n".join)
+
+
+# --- One call for the command and the page ------------------------------------------------
+
+KINDS = ("frequency", "trend", "cooccurrence", "mentions")
+
+
+@dataclass
+class Report:
+    """A report table, the sentence stating its basis, and (for trends) the trend tests."""
+
+    kind: str
+    table: pd.DataFrame
+    statement: str
+    tests: pd.DataFrame | None = None
+
+
+def filter_choices(project) -> dict[str, list[str]]:
+    """The values the filters accept for a project: its rounds and forum categories."""
+    from coding.models import Round, Unit
+
+    rounds = list(Round.objects.filter(project=project).values_list("name", flat=True))
+    categories = list(
+        Unit.objects.filter(project=project)
+        .exclude(thread__category="")
+        .values_list("thread__category", flat=True)
+        .distinct()
+        .order_by("thread__category")
+    )
+    return {"rounds": rounds, "categories": categories}
+
+
+def check_filters(project, filters: Filters, tree: CodeTree | None = None) -> None:
+    """Refuse a round, category or code group the project does not have."""
+    choices = filter_choices(project)
+    if filters.round and filters.round not in choices["rounds"]:
+        raise ReportError(
+            f"no round named {filters.round!r} in project {project.slug!r}; rounds: "
+            + (", ".join(choices["rounds"]) or "none")
+        )
+    if filters.category and filters.category not in choices["categories"]:
+        raise ReportError(f"no units in forum category {filters.category!r}")
+    if filters.group:
+        tree = tree or read_tree(project)[0]
+        if filters.group not in tree.frame.index:
+            raise ReportError(f"no code {filters.group!r} in the project's codebook")
+    if filters.since and filters.until and filters.since > filters.until:
+        raise ReportError("the date window ends before it starts")
+
+
+def build_report(
+    project,
+    kind: str,
+    *,
+    basis: Basis | None = None,
+    filters: Filters | None = None,
+    by: str = "month",
+    terms: list[Term] | None = None,
+    level: str = "codes",
+) -> Report:
+    """The table of one kind of report for a project, checked and stated."""
+    basis = basis or Basis("gold")
+    filters = filters or Filters()
+    if kind not in KINDS:
+        raise ReportError(f"kind {kind!r} is not one of: {', '.join(KINDS)}")
+    if by not in PERIODS:
+        raise ReportError(f"period {by!r} is not one of: {', '.join(PERIODS)}")
+    check_filters(project, filters)
+    check_coder(project, basis)
+    if kind == "mentions":
+        if not terms:
+            raise ReportError("mentions need a list of terms")
+        texts = read_thread_texts(project, filters)
+        statement = (
+            f"threads of {len(texts)} units' text, whatever their codes "
+            "(the basis does not apply to mentions)"
+        )
+        return Report(kind, mentions(texts, terms, by), statement)
+    statement = str(read_statement(project, basis, filters))
+    if kind == "cooccurrence":
+        tree, _ = read_tree(project)
+        codes = tree.subtree(filters.group) if filters.group else None
+        table = cooccurrence(read_applications(project, basis, filters), tree, level, codes)
+        return Report(kind, table, statement)
+    counts = read_counts(project, basis, filters)
+    codes = counts.tree.subtree(filters.group) if filters.group else None
+    if kind == "frequency":
+        return Report(kind, frequency(counts, codes), statement)
+    table = trend(counts, by, codes)
+    return Report(kind, table, statement, trend_tests(table))
