@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from .models import Project, Role
+from .models import Codebook, Membership, Project, Role
 
 
 def get_project_for_user(request: HttpRequest, slug: str, *, admin: bool = False) -> Project:
@@ -26,6 +26,25 @@ def get_project_for_user(request: HttpRequest, slug: str, *, admin: bool = False
         raise PermissionDenied("Only the project's admins may do this.")
     project.user_role = role
     return project
+
+
+def get_codebook_for_user(request: HttpRequest, pk: int, *, edit: bool = False) -> Codebook:
+    """The codebook ``pk``; every user may read it, and with ``edit`` the user must be staff
+    or an admin of a project pinned to one of its versions. Sets ``user_can_edit``."""
+    codebook = Codebook.objects.filter(pk=pk).first()
+    if codebook is None or not request.user.is_authenticated:
+        raise Http404("No such codebook.")
+    codebook.user_can_edit = (
+        request.user.is_staff
+        or Membership.objects.filter(
+            user=request.user, role=Role.ADMIN, project__codebook_version__codebook=codebook
+        ).exists()
+    )
+    if edit and not codebook.user_can_edit:
+        raise PermissionDenied(
+            "Only site staff and admins of a project using this codebook may edit it."
+        )
+    return codebook
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

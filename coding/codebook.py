@@ -138,6 +138,46 @@ def paths(nodes: list[Node]) -> dict[str, list[str]]:
     return out
 
 
+@dataclass
+class TreeRow:
+    node: Node
+    depth: int
+    path: list[str]
+    has_children: bool
+
+
+def tree_rows(nodes: list[Node]) -> list[TreeRow]:
+    """The tree as rows with depth and path, ready for an indented list."""
+    ordered = tree_order(nodes)
+    all_paths = paths(ordered)
+    parents = {n.parent for n in ordered if n.parent}
+    return [
+        TreeRow(n, len(all_paths[n.key]) - 1, all_paths[n.key], n.key in parents) for n in ordered
+    ]
+
+
+def search_rows(rows: list[TreeRow], query: str) -> list[TreeRow]:
+    """Rows whose name, definition, guidance, examples or shortcut contain every word of
+    ``query``, with their ancestors kept for context."""
+    words = query.lower().split()
+    if not words:
+        return rows
+    by_key = {r.node.key: r for r in rows}
+    keep: set[str] = set()
+    for row in rows:
+        n = row.node
+        text = " ".join(
+            [n.name, n.key, n.definition, n.when_to_use, n.when_not_to_use, n.shortcut]
+            + [e.get("text", "") for e in n.examples]
+        ).lower()
+        if all(w in text for w in words):
+            current: Node | None = n
+            while current is not None and current.key not in keep:
+                keep.add(current.key)
+                current = by_key[current.parent].node if current.parent else None
+    return [r for r in rows if r.node.key in keep]
+
+
 def derive_key(parent_key: str | None, name: str, taken: Iterable[str] = ()) -> str:
     """A key from the path (parent key + slugified name), made unique among ``taken``."""
     slug = slugify(name.replace("/", " "))[:60].strip("-") or "code"
@@ -741,6 +781,52 @@ def upgrade_preview(project: Project, target: CodebookVersion) -> list[UpgradeRo
                 )
             )
     return rows
+
+
+def codings_by_code(project: Project) -> list[dict]:
+    """How many of the project's codings carry each code, read in its pinned version.
+
+    Codings made against older versions are read through the mapping; nothing is
+    rewritten. Rows follow the tree order of the pinned version.
+    """
+    current = project.codebook_version
+    if current is None:
+        return []
+    pairs = list(
+        CodeApplication.objects.filter(coding__unit__project=project).values_list(
+            "coding_id", "code_id"
+        )
+    )
+    codes = list(Code.objects.filter(pk__in={c for _, c in pairs}))
+    read = codes_in_version(codes, current)
+    codings: dict[str, set[int]] = defaultdict(set)
+    for coding_id, code_id in pairs:
+        for target in read.get(code_id, []):
+            codings[target.key].add(coding_id)
+    rows = tree_rows(nodes_of(current))
+    return [
+        {
+            "key": r.node.key,
+            "name": r.node.name,
+            "path": r.path,
+            "codings": len(codings[r.node.key]),
+        }
+        for r in rows
+        if codings.get(r.node.key)
+    ]
+
+
+@transaction.atomic
+def pin_project(project: Project, version: CodebookVersion, *, user) -> ProjectUpgrade:
+    """Give a project without a codebook its first version (recorded like an upgrade)."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    if locked.codebook_version_id is not None:
+        raise VersionConflict("the project already has a codebook version; upgrade it instead")
+    locked.codebook_version = version
+    locked.save(update_fields=["codebook_version"])
+    return ProjectUpgrade.objects.create(
+        project=locked, from_version=None, to_version=version, upgraded_by=_user(user)
+    )
 
 
 @transaction.atomic
