@@ -1,10 +1,15 @@
 from django.urls import path
 
-from .views import code, codebooks, corpus, projects, site
+from .views import code, codebooks, corpus, imports, projects, site
 
 urlpatterns = [
     path("", site.home, name="home"),
     path("healthz", site.healthz, name="healthz"),
+    # Imports (staff)
+    path("imports/", imports.imports, name="imports"),
+    path("imports/<int:pk>/", imports.import_detail, name="import_detail"),
+    path("imports/<int:pk>/cancel/", imports.import_cancel, name="import_cancel"),
+    path("imports/<int:pk>/resume/", imports.import_resume, name="import_resume"),
     # Corpus
     path("corpus/", corpus.corpus_list, name="corpus_list"),
     path("threads/<int:pk>/", corpus.thread_detail, name="thread_detail"),

@@ -259,6 +259,8 @@ if not DEBUG:
 
 # Uploaded and imported files larger than this are refused before parsing.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# Web-started forum imports refuse loopback, private and link-local hosts unless this is on.
+IMPORT_ALLOW_PRIVATE_HOSTS = env_bool("IMPORT_ALLOW_PRIVATE_HOSTS", False)
 
 # Where seed_demo writes the demo accounts' passwords in debug (git-ignored).
 DEMO_CREDENTIALS_FILE = Path(env_str("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials")))

@@ -585,7 +585,12 @@ def _this_worker() -> dict:
 
 
 def create_run(
-    options: ImportOptions, *, user=None, queued: bool = False, source: ForumSource | None = None
+    options: ImportOptions,
+    *,
+    user=None,
+    queued: bool = False,
+    source: ForumSource | None = None,
+    extra_params: dict | None = None,
 ) -> ImportRun:
     """A new run of ``options``, taking over a stale run of the same forum.
 
@@ -593,7 +598,7 @@ def create_run(
     the resume cursor of the last unfinished run of the same import.
     """
     source = source or source_for(options.base_url)
-    params = options.to_params()
+    params = {**options.to_params(), **(extra_params or {})}
     now = timezone.now()
     with transaction.atomic():
         active = ImportRun.objects.filter(source=source, state__in=ImportRun.ACTIVE_STATES).first()
