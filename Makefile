@@ -26,6 +26,7 @@ migrate: install .env
 
 demo-data: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py load_codebook --default
 	@$(PY) manage.py shell -c "from coding.models import Thread; import sys; sys.exit(0 if Thread.objects.exists() else 1)" \
 		|| $(PY) manage.py make_synthetic_corpus --threads 300 --posts-per-thread 6 --seed 1
 

@@ -77,3 +77,14 @@ def seed_demo(known: dict[str, str]) -> tuple[dict[str, str], list[str]]:
             defaults={"role": Role.ANNOTATOR},
         )
     return credentials, created
+
+
+def pin_demo_codebook(version) -> bool:
+    """Pin the demo project to ``version`` if it exists and has no codebook yet."""
+    from .codebook import pin_project
+
+    project = Project.objects.filter(slug=DEMO_PROJECT_SLUG, codebook_version=None).first()
+    if project is None:
+        return False
+    pin_project(project, version, user=project.created_by)
+    return True

@@ -319,3 +319,24 @@ def test_export_codebook_refuses_unknown_codebook_and_version(tmp_path):
         run("export_codebook", str(tmp_path / "x.txt"))
     with pytest.raises(CommandError, match="either a PATH or --default"):
         run("load_codebook")
+
+
+@pytest.mark.django_db
+def test_load_default_pins_the_demo_project_only_when_it_has_no_codebook():
+    from tests.factories import make_project
+
+    demo = make_project("demo")
+
+    out = run("load_codebook", "--default")
+    demo.refresh_from_db()
+    assert "demo project pinned to version 1" in out
+    assert demo.codebook_version == default_version()
+
+    other = Codebook.objects.create(name="Other")
+    version = CodebookVersion.objects.create(codebook=other, number=1)
+    demo.codebook_version = version
+    demo.save()
+    out = run("load_codebook", "--default")
+    demo.refresh_from_db()
+    assert "pinned" not in out
+    assert demo.codebook_version == version

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coding.codebook import CodebookError
 from coding.codebook_io import DEFAULT_CODEBOOK, load_file
+from coding.demo import pin_demo_codebook
 
 
 class Command(BaseCommand):
@@ -36,3 +37,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"codebook {codebook.name!r}: {state} version {version.number}; {codes} codes"
         )
+        if default and pin_demo_codebook(version):
+            self.stdout.write(f"demo project pinned to version {version.number}")
