@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 
 from .correlation import CountTable
 from .trends import CardShare, top_names
@@ -81,6 +81,10 @@ def totals_chart(totals: dict[str, tuple[float, float]], *, fmt: str) -> bytes:
             axes.annotate(name, (hub, forum), fontsize=7, xytext=(3, 2), textcoords="offset points")
         axes.set_xscale("log")
         axes.set_yscale("log")
+        plain = FuncFormatter(lambda value, _position: f"{value:g}")
+        for axis in (axes.xaxis, axes.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(NullFormatter())
         axes.set_xlabel("Hub models created (total)")
         axes.set_ylabel("forum threads (total)")
     return _render(figure, fmt)
