@@ -29,6 +29,8 @@ demo-data: migrate
 	$(PY) manage.py load_codebook --default
 	@$(PY) manage.py shell -c "from coding.models import Thread; import sys; sys.exit(0 if Thread.objects.exists() else 1)" \
 		|| $(PY) manage.py make_synthetic_corpus --threads 300 --posts-per-thread 6 --seed 1
+	@$(PY) manage.py shell -c "from coding.models import HubModel; import sys; sys.exit(0 if HubModel.objects.exists() else 1)" \
+		|| $(PY) manage.py import_hub --from-file sample_data/hub_sample.jsonl
 
 run: demo-data
 	@echo
