@@ -1,7 +1,7 @@
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from coding.codebook_io import load_default
 from coding.models import Assignment, Project, Unit
@@ -18,8 +18,8 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def test_admin_creates_a_project_samples_30_threads_and_sees_assignments_and_progress(
-    live_server, page
+def test_admin_creates_a_project_samples_30_threads_and_sees_both_annotators_coding(
+    live_server, page, browser
 ):
     make_user("lead", is_staff=True)
     make_user("alice")
@@ -75,7 +75,51 @@ def test_admin_creates_a_project_samples_30_threads_and_sees_assignments_and_pro
     assert project.codebook_version == version
     assert Unit.objects.filter(project=project).count() == 30
     assert Assignment.objects.filter(unit__project=project, coder__username="alice").count() == 30
+
+    # Each annotator codes their first unit (the same, shared one) with a different code.
+    alices = _code_first_unit(browser, live_server, "alice", 0)
+    bobs = _code_first_unit(browser, live_server, "bob", 1)
+
+    page.reload()
+    first_row = page.locator("table.units tbody tr").first
+    expect(first_row).to_contain_text(f"alice: {alices}")
+    expect(first_row).to_contain_text(f"bob: {bobs}")
+    page.click("text=← Model reuse")
+    for name in ("alice", "bob"):
+        expect(page.locator("table.progress").first.locator("tr", has_text=name)).to_contain_text(
+            "1/30 done"
+        )
+    screenshot(page, "project-setup-admin-progress")
     assert page.js_errors == []
+
+
+def _code_first_unit(browser: Browser, live_server, name: str, code_index: int) -> str:
+    """``name`` starts coding from the project page, ticks one code and saves; returns it.
+
+    Then checks that their own units page shows their code and nobody else's.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    login(page, live_server, name)
+    page.goto(f"{live_server.url}/projects/model-reuse/")
+    page.click("a.start")
+    page.wait_for_url("**/units/*/code/")
+    first_url = page.url
+    label = page.locator("#code-list label").nth(code_index)
+    code_name = label.locator(".code-name").inner_text()
+    label.locator("input[name=code]").check()
+    page.click("#save-next")
+    page.wait_for_url(lambda url: url != first_url)
+    page.goto(f"{live_server.url}/projects/model-reuse/units/")
+    rows = page.locator("table.units tbody tr")
+    expect(rows).to_have_count(30)
+    expect(rows.first).to_contain_text(code_name)
+    other = "bob" if name == "alice" else "alice"
+    expect(page.locator("main")).not_to_contain_text(other)
+    page.goto(f"{live_server.url}/projects/model-reuse/")
+    expect(page.locator(".cards")).to_contain_text("1/30")
+    context.close()
+    return code_name
 
 
 def test_annotator_sees_their_queue_and_starts_coding_from_the_project_page(live_server, page):
