@@ -240,7 +240,8 @@ def build_project(project: Project, options: ExportOptions) -> tuple[bytes, dict
             _el(note, "PlainTextContent").text = coding.memo
     ET.indent(root)
     document = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document, files
+    # XML parsers turn a raw CR into LF; a character reference keeps it.
+    return document.replace(b"\r", b"&#13;"), files
 
 
 def write_qdpx(project: Project, path: Path, options: ExportOptions) -> str:

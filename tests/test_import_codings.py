@@ -1,0 +1,130 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from coding.models import Coding, Membership, Project, Quote, Role, Round, Unit
+from tests.factories import make_user
+from tests.factories_exports import make_coded_project
+
+pytestmark = pytest.mark.django_db
+
+
+def _snapshot(project: Project) -> set:
+    """Every coding as (thread id, coder, codes, quotes, flags, memo), independent of ids."""
+    out = set()
+    for coding in Coding.objects.filter(unit__project=project).select_related(
+        "unit__thread", "coder"
+    ):
+        codes = tuple(sorted(a.code.key for a in coding.applications.all()))
+        quotes = tuple(
+            sorted(
+                (q.application.code.key, q.post.external_id, q.start, q.end, q.text)
+                for q in Quote.objects.filter(application__coding=coding)
+            )
+        )
+        out.add(
+            (
+                coding.unit.thread.external_id,
+                coding.coder.username,
+                codes,
+                quotes,
+                coding.not_relevant,
+                coding.unsure,
+                coding.memo,
+            )
+        )
+    return out
+
+
+def _empty_copy(project: Project, users: dict) -> Project:
+    copy = Project.objects.create(
+        name="Copy",
+        slug=f"{project.slug}-copy",
+        created_by=users["admin"],
+        codebook_version=project.codebook_version,
+    )
+    for m in Membership.objects.filter(project=project):
+        Membership.objects.create(project=copy, user=m.user, role=m.role)
+    round_ = Round.objects.create(project=copy, name="Main")
+    for unit in project.units.all():
+        Unit.objects.create(
+            project=copy, round=round_, thread=unit.thread, post=unit.post, position=unit.position
+        )
+    return copy
+
+
+@pytest.mark.parametrize("fmt", ["long", "qdpx"])
+def test_an_export_imported_into_an_empty_copy_reproduces_the_codings(users, tmp_path, fmt):
+    project = make_coded_project(users)
+    path = tmp_path / ("export.csv" if fmt == "long" else "export.qdpx")
+    extra = ["--no-formula-guard"] if fmt == "long" else []
+    call_command(
+        "export_codings",
+        project.slug,
+        "--format",
+        fmt,
+        "--output",
+        str(path),
+        *extra,
+        stdout=StringIO(),
+    )
+    copy = _empty_copy(project, users)
+
+    out = StringIO()
+    call_command("import_codings", copy.slug, str(path), stdout=out)
+
+    assert out.getvalue().strip() == "codings: 6 imported"
+    if fmt == "long":
+        assert _snapshot(copy) == _snapshot(project)
+    else:
+        # A .qdpx carries no 'unsure' flag; everything else survives.
+        strip = lambda rows: {r[:5] + r[6:] for r in rows}  # noqa: E731
+        assert strip(_snapshot(copy)) == strip(_snapshot(project))
+    assert copy.units.first().assignments.filter(status="done").count() == 2
+
+
+def test_unknown_codes_and_coders_are_listed_and_nothing_is_written(users, tmp_path):
+    project = make_coded_project(users)
+    copy = _empty_copy(project, users)
+    make_user("stranger")
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "unit,coder,code,source,thread_id,post_id\n"
+        f",alice,install,{'exported forum'},1,\n"
+        f",alice,no_such_code,exported forum,1,\n"
+        f",stranger,docs,exported forum,2,\n"
+        f",bob,docs,exported forum,99,\n"
+    )
+    with pytest.raises(CommandError) as error:
+        call_command("import_codings", copy.slug, str(path))
+    message = str(error.value)
+    assert "line 5: no unit of this project matches" in message
+    assert "unknown code 'no_such_code'" in message
+    assert "coder 'stranger' is not a member" in message
+    assert not Coding.objects.filter(unit__project=copy).exists()
+
+
+def test_codes_may_be_given_by_path_and_existing_codings_are_not_overwritten(users, tmp_path):
+    project = make_coded_project(users)
+    copy = _empty_copy(project, users)
+    path = tmp_path / "paths.csv"
+    path.write_text(
+        "unit,coder,code,source,thread_id,post_id\n"
+        ",alice,Problems > Installation,exported forum,1,\n"
+    )
+    call_command("import_codings", copy.slug, str(path), stdout=StringIO())
+    coding = Coding.objects.get(unit__project=copy)
+    assert [a.code.key for a in coding.applications.all()] == ["install"]
+    with pytest.raises(CommandError, match="already has a coding"):
+        call_command("import_codings", copy.slug, str(path))
+    assert Coding.objects.filter(unit__project=copy).count() == 1
+
+
+def test_a_broken_qdpx_is_refused_clearly(users, tmp_path):
+    project = make_coded_project(users)
+    path = tmp_path / "broken.qdpx"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(CommandError, match=r"not a \.qdpx package"):
+        call_command("import_codings", project.slug, str(path))
+    assert Membership.objects.filter(project=project, role=Role.ANNOTATOR).count() == 2
