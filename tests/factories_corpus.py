@@ -96,3 +96,40 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] = CSV_COLUMNS) ->
 def read_sample_topics() -> list[dict]:
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def hostile_topics() -> list[dict]:
+    """One topic per XSS payload, each payload in every imported field.
+
+    Topic ``i`` carries payload ``i`` in its title, category, a tag and the username and
+    HTML of its first post; its second post carries the next payload, so every payload
+    also appears once more in post HTML and usernames.
+    """
+    from tests.xss_payloads import PAYLOADS
+
+    topics = []
+    count = len(PAYLOADS)
+    for i, payload in enumerate(PAYLOADS):
+        following = PAYLOADS[(i + 1) % count]
+        topic_id = 9000 + i
+        posts = [
+            post_json(topic_id * 10 + 1, 1, f"<p>Question {i}</p>{payload}", username=payload),
+            post_json(
+                topic_id * 10 + 2,
+                2,
+                f"<p>Answer {i}</p>{following}",
+                username=following,
+                reply_to_post_number=1,
+            ),
+        ]
+        topics.append(
+            topic_json(
+                topic_id,
+                title=f"Hostile {i}: {payload}",
+                posts=posts,
+                category_name=payload,
+                tags=[payload, {"id": i, "name": f"tag-{i} {following}", "slug": "x"}],
+                accepted_answer={"post_number": 2},
+            )
+        )
+    return topics
