@@ -1,8 +1,21 @@
 from django.urls import path
 
-from . import trends_views
+from . import export_views, trends_views
 
 urlpatterns: list = [
+    # Exports and imports of coded data
+    path("projects/<slug:slug>/exports/", export_views.exports_page, name="exports"),
+    path(
+        "projects/<slug:slug>/exports/pseudonym-key.csv",
+        export_views.pseudonym_key,
+        name="export_pseudonym_key",
+    ),
+    path("projects/<slug:slug>/exports/import/", export_views.import_upload, name="import_codings"),
+    path(
+        "projects/<slug:slug>/exports/<str:fmt>/",
+        export_views.export_download,
+        name="export_download",
+    ),
     # Forum vs Hub trends
     path("trends/", trends_views.trends_page, name="trends"),
     path("trends/charts/<slug:name>.<str:fmt>", trends_views.trends_chart, name="trends_chart"),
