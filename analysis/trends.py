@@ -95,9 +95,8 @@ class Matcher:
     def types_in(self, text: str) -> set[str]:
         if not self.pattern or not text:
             return set()
-        return {
-            self.names[" ".join(m.group(0).lower().split())] for m in self.pattern.finditer(text)
-        }
+        # The pattern is lower case: lowering the text once beats a case-insensitive scan.
+        return {self.names[" ".join(m.split())] for m in self.pattern.findall(text.lower())}
 
 
 def build_matcher(
@@ -122,12 +121,33 @@ def build_matcher(
 
 
 def _pattern(names: Iterable[str]) -> re.Pattern | None:
-    """Whole-word alternatives, longest first so the longer of two overlapping names wins."""
-    ordered = sorted(set(names), key=lambda n: (-len(n), n))
-    if not ordered:
+    """Whole-word alternatives as a trie, so the longer of two overlapping names wins.
+
+    A trie-shaped expression (``b(?:ert|art)``) tries one branch per character instead of
+    every name at every position: several times faster than a flat alternation.
+    """
+    trie: dict = {}
+    for name in set(names):
+        node = trie
+        for char in name.lower():
+            node = node.setdefault(char, {})
+        node[""] = True
+    if not trie:
         return None
-    alternatives = "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in ordered)
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    return re.compile(rf"(?<!\w)(?:{_trie_regex(trie)})(?!\w)")
+
+
+def _trie_regex(node: dict) -> str:
+    branches = []
+    for char in sorted(k for k in node if k):
+        step = r"\s+" if char == " " else re.escape(char)
+        branches.append(step + _trie_regex(node[char]))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:
+        return f"(?:{body})?"
+    return body
 
 
 def current_matcher() -> Matcher:
