@@ -13,7 +13,8 @@ PlainTextSelection at [start + offset, end + offset), where offset is where that
 text begins in the source; a code applied without a quote selects the whole source.
 Positions are Unicode code points, end exclusive (REFI-QDA 1.5, section 10.2). Coders
 are Users; memos are Notes attached to the source. GUIDs are derived from stable ids
-(uuid5), so exporting twice gives the same GUIDs.
+(uuid5), so exporting twice gives the same GUIDs, and a code has the same GUID here as
+in the codebook's .qdc export.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from coding.codebook_io import code_guid
 from coding.models import Code, CodeApplication, Coding, Post, Project, Quote, Unit
 
 from .exports import ExportOptions, _iso
@@ -67,7 +69,9 @@ def _el(parent: ET.Element, tag: str, **attrs: object) -> ET.Element:
 def _codes_xml(parent: ET.Element, project: Project, version_ids: set[int]) -> dict[int, str]:
     """Write the code tree(s); returns code id -> GUID."""
     codes = list(
-        Code.objects.filter(version_id__in=version_ids).order_by("version_id", "order", "id")
+        Code.objects.filter(version_id__in=version_ids)
+        .select_related("version__codebook")
+        .order_by("version_id", "order", "id")
     )
     children = defaultdict(list)
     for code in codes:
@@ -78,7 +82,7 @@ def _codes_xml(parent: ET.Element, project: Project, version_ids: set[int]) -> d
 
     def add(node: ET.Element, code: Code) -> None:
         attrs = {
-            "guid": guid("code", code.version.codebook_id, code.key),
+            "guid": code_guid(code.version.codebook.name, code.key),
             "name": code.name,
             "isCodable": "true" if code.codable else "false",
         }

@@ -95,3 +95,23 @@ def test_non_latin_and_emoji_text_keeps_code_point_offsets(users, tmp_path):
         for sel in s.iterfind("q:PlainTextSelection", NS)
     ]
     assert "🤗" in texts
+
+
+def test_the_codebook_exports_as_qdc_with_the_same_code_guids_as_the_qdpx(users, tmp_path):
+    project = make_coded_project(users)
+    qdc_path = tmp_path / "codebook.qdc"
+    call_command(
+        "export_codings",
+        project.slug,
+        "--format",
+        "qdc",
+        "--output",
+        str(qdc_path),
+        stdout=StringIO(),
+    )
+    qdpx, _ = _export(project, tmp_path)
+    qdc_guids = {e.get("name"): e.get("guid") for e in ET.parse(qdc_path).iter() if e.get("guid")}
+    qdpx_guids = {
+        e.get("name"): e.get("guid") for e in ET.fromstring(qdpx).iterfind(".//q:Code", NS)
+    }
+    assert qdc_guids["Installation"] == qdpx_guids["Installation"]

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from analysis.exports import ROW_SOURCES, ExportOptions, csv_lines
 from coding.models import Project
 
-FORMATS = [*ROW_SOURCES, "qdpx"]
+FORMATS = [*ROW_SOURCES, "qdc", "qdpx"]
 
 
 class Command(BaseCommand):
@@ -48,6 +48,16 @@ class Command(BaseCommand):
         )
         if opts["pseudonymize"] and output is None:
             raise CommandError("--pseudonymize needs --output, so the key file has a place")
+        if format == "qdc":
+            from coding.codebook_io import export_file
+
+            if output is None:
+                raise CommandError("--format qdc needs --output PATH")
+            if found.codebook_version is None:
+                raise CommandError(f"project {project!r} has no codebook version")
+            export_file(output, found.codebook_version)
+            self.stdout.write(f"qdc: {found.codebook_version} -> {output}")
+            return
         if format == "qdpx":
             from analysis.refi import write_qdpx
 
