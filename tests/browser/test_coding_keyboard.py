@@ -115,3 +115,43 @@ def test_an_annotator_codes_two_units_by_keyboard_and_another_sees_none_of_it(
     expect(page.locator("#save-status")).to_have_text("Draft")
     screenshot(page, "coding_keyboard_other_annotator")
     assert not Coding.objects.filter(coder=users["bob"]).exists()
+
+
+def test_two_tabs_warn_and_a_stale_tab_gets_a_conflict_instead_of_overwriting(
+    live_server, page: Page, users
+):
+    project = make_coding_project(users, units=1)
+    unit = project.units.get()
+    url = f"{live_server.url}/projects/{project.slug}/units/{unit.pk}/code/"
+    login(page, live_server, "alice")
+    page.goto(url)
+    other = page.context.new_page()
+    other.goto(url)
+    expect(other.locator("#two-tabs")).to_be_visible()
+    expect(page.locator("#two-tabs")).to_be_visible()
+
+    page.keyboard.press("i")
+    expect(page.locator("#save-status")).to_have_text("Saved draft", timeout=10_000)
+    other.keyboard.press("m")
+    expect(other.locator("#conflict")).to_be_visible(timeout=10_000)
+    expect(other.locator("#conflict-stored")).to_contain_text("Installation")
+    coding = Coding.objects.get(coder=users["alice"])
+    assert _stored(coding)[0] == {"install"}
+
+    # The coder chooses explicitly: overwrite with this tab's version (keyboard only).
+    expect(other.locator("#conflict-reload")).to_be_focused()
+    other.keyboard.press("Tab")
+    other.keyboard.press("Enter")
+    expect(other.locator("#save-status")).to_have_text("Saved draft", timeout=10_000)
+    coding.refresh_from_db()
+    assert _stored(coding)[0] == {"memory"} and coding.revision == 2
+
+    # Words typed into the stale first tab, closed before the autosave, come back.
+    page.locator("#memo").fill("unsent words")
+    page.close()
+    again = other.context.new_page()
+    again.goto(url)
+    expect(again.locator("#memo")).to_have_value("unsent words")
+    expect(again.locator("#conflict")).to_be_visible(timeout=10_000)
+    coding.refresh_from_db()
+    assert coding.memo == "" and coding.revision == 2
