@@ -105,7 +105,7 @@ class FakeTopic:
 class Fault:
     """Answer the next ``times`` requests whose path contains ``match`` badly."""
 
-    kind: str  # 429, 429json, 500, 502, reset, slow, malformed, huge, redirect_other
+    kind: str  # 429, 429json, 500, 502, reset, slow, hold, malformed, huge, redirect_other
     match: str = ""
     times: int = 1
     seconds: float = 1.0
@@ -334,6 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "slow":
             time.sleep(fault.seconds)
             return False
+        elif fault.kind == "hold":
+            self.server.fake.released.wait(fault.seconds)
+            return False
         elif fault.kind == "malformed":
             self._send(200, b'{"topic_list": {"topics": [ SECRET-UPSTREAM-PAGE')
         elif fault.kind == "huge":
@@ -384,6 +387,7 @@ class FakeDiscourse:
         self.request_times: list[float] = []
         self.waiters: list[tuple[int, threading.Event]] = []
         self.log_lock = threading.Lock()
+        self.released = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(
@@ -410,6 +414,14 @@ class FakeDiscourse:
 
     def fault(self, kind: str, match: str = "", *, times: int = 1, seconds: float = 1.0) -> None:
         self.faults.append(Fault(kind, match, times, seconds))
+
+    def hold(self, match: str, *, seconds: float = 60.0) -> None:
+        """Keep the next request matching ``match`` waiting until ``release()``."""
+        self.released.clear()
+        self.fault("hold", match, seconds=seconds)
+
+    def release(self) -> None:
+        self.released.set()
 
     def take_fault(self, path: str) -> Fault | None:
         with self.log_lock:

@@ -8,37 +8,17 @@ import pty
 import random
 import select
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from coding.models import ForumSource, ImportRun, Post, Thread
+from tests.child_process import ROOT, db_env, manage
 from tests.fake_discourse import FakeDiscourse, FakeForum, make_forum
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def db_env(**extra: str) -> dict[str, str]:
-    """The environment of a child process that uses the test database."""
-    settings = connection.settings_dict
-    env = {**os.environ, "DEBUG": "1", **extra}
-    env.pop("TEST_DB_SUFFIX", None)
-    if settings["ENGINE"] == "django.db.backends.sqlite3":
-        env.pop("DATABASE_URL", None)
-        env["SQLITE_PATH"] = str(settings["NAME"])
-    else:
-        auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
-        env["DATABASE_URL"] = (
-            f"postgres://{auth}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
-        )
-    return env
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "manage.py"), "import_discourse", *args]
+    return manage("import_discourse", *args)
 
 
 def corpus(source: ForumSource) -> tuple[dict, dict]:
