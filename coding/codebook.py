@@ -838,9 +838,7 @@ def upgrade_project(
     ``expected_from`` is the version id the admin previewed; a concurrent upgrade makes
     this one fail rather than apply a mapping nobody looked at.
     """
-    locked = (
-        Project.objects.select_for_update().select_related("codebook_version").get(pk=project.pk)
-    )
+    locked = Project.objects.select_for_update().get(pk=project.pk)
     if locked.codebook_version_id != expected_from:
         raise VersionConflict("the project's codebook version changed meanwhile; preview again")
     rows = upgrade_preview(locked, target)
