@@ -166,3 +166,24 @@ def test_the_command_prints_the_shared_summary_line_and_fails_clearly(monkeypatc
     assert len(waits) == 5
     with pytest.raises(CommandError, match="is not a date"):
         call_command("import_hub", "--since", "last week")
+
+
+def test_a_killed_run_continues_from_the_last_stored_cursor():
+    class Killed(BaseException):
+        pass
+
+    def kill_after_first_page(done: int, total: int | None) -> None:
+        raise Killed
+
+    with FakeHub(_catalogue()) as hub:
+        with pytest.raises(Killed):
+            import_from_hub(_client(hub), progress=kill_after_first_page)
+        run = ImportRun.objects.get(kind=ImportRun.Kind.HUB)
+        assert run.state == ImportRun.State.FETCHING
+        assert HubModel.objects.count() == 4
+        hub.listing_requests.clear()
+        counts, resumed = import_from_hub(_client(hub))
+        assert resumed.pk == run.pk
+        assert len(hub.listing_requests) == 2
+    assert counts.summary_line() == "models: 9 new, 0 updated, 0 unchanged"
+    assert HubModel.objects.count() == 9
