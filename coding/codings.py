@@ -124,7 +124,7 @@ EMPTY_STATE = _state(status="draft", codes=[], quotes=[], not_relevant=False, un
 def codings_for_unit(unit: Unit, *, coder=None) -> list[Coding]:
     """The unit's codings (only ``coder``'s when given) with their codes and quotes.
 
-    Three queries whatever the number of codes and quotes.
+    Two queries whatever the number of codes and quotes.
     """
     qs = Coding.objects.filter(unit=unit).select_related("coder")
     if coder is not None:
@@ -135,40 +135,40 @@ def codings_for_unit(unit: Unit, *, coder=None) -> list[Coding]:
 
 
 def _attach_states(codings: list[Coding]) -> None:
+    """Give each coding ``state`` and ``app_ids`` (code key -> application id): one query."""
     if not codings:
         return
     by_id = {c.pk: c for c in codings}
-    apps = list(
-        CodeApplication.objects.filter(coding_id__in=by_id).values_list(
-            "id", "coding_id", "code__key"
+    keys: dict[int, list[str]] = {pk: [] for pk in by_id}
+    quotes: dict[int, list[dict[str, Any]]] = {pk: [] for pk in by_id}
+    app_ids: dict[int, dict[str, int]] = {pk: {} for pk in by_id}
+    rows = (
+        CodeApplication.objects.filter(coding_id__in=by_id)
+        .order_by()
+        .values_list(
+            "id",
+            "coding_id",
+            "code__key",
+            "quotes__post_id",
+            "quotes__start",
+            "quotes__end",
+            "quotes__text",
         )
     )
-    keys_by_coding: dict[int, list[str]] = {pk: [] for pk in by_id}
-    key_of_app: dict[int, str] = {}
-    for app_id, coding_id, key in apps:
-        keys_by_coding[coding_id].append(key)
-        key_of_app[app_id] = key
-    quotes_by_coding: dict[int, list[dict[str, Any]]] = {pk: [] for pk in by_id}
-    if apps:
-        for app_id, coding_id, post_id, start, end, text in Quote.objects.filter(
-            application__coding_id__in=by_id
-        ).values_list(
-            "application_id", "application__coding_id", "post_id", "start", "end", "text"
-        ):
-            quotes_by_coding[coding_id].append(
-                {
-                    "code": key_of_app[app_id],
-                    "post": post_id,
-                    "start": start,
-                    "end": end,
-                    "text": text,
-                }
+    for app_id, coding_id, key, post_id, start, end, text in rows:
+        if key not in app_ids[coding_id]:
+            app_ids[coding_id][key] = app_id
+            keys[coding_id].append(key)
+        if post_id is not None:
+            quotes[coding_id].append(
+                {"code": key, "post": post_id, "start": start, "end": end, "text": text}
             )
     for pk, coding in by_id.items():
+        coding.app_ids = app_ids[pk]
         coding.state = _state(
             status=coding.status,
-            codes=keys_by_coding[pk],
-            quotes=quotes_by_coding[pk],
+            codes=keys[pk],
+            quotes=quotes[pk],
             not_relevant=coding.not_relevant,
             unsure=coding.unsure,
             memo=coding.memo,
@@ -346,10 +346,11 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
     """
     validate_against_unit(project, unit, payload)
     with transaction.atomic():
-        assignment = Assignment.objects.select_for_update().filter(unit=unit, coder=coder).first()
+        # order_by() keeps the Meta ordering's joins out, so only these rows are locked.
+        assignment = _first(Assignment.objects.select_for_update().filter(unit=unit, coder=coder))
         if assignment is None or assignment.status == Assignment.Status.RETURNED:
             raise NotAssigned
-        coding = Coding.objects.select_for_update().filter(unit=unit, coder=coder).first()
+        coding = _first(Coding.objects.select_for_update().filter(unit=unit, coder=coder))
         before = state_of(coding) if coding else None
         stored_revision = coding.revision if coding else 0
         already_submitted = coding is not None and coding.status == Coding.Status.SUBMITTED
@@ -392,6 +393,11 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
         return SaveResult(coding=coding, saved=True, state=after)
 
 
+def _first(queryset):
+    """The only row of a query on a unique key, or None, without any ORDER BY."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def _complete(assignment: Assignment, now=None) -> None:
     if assignment.status != Assignment.Status.DONE:
         assignment.status = Assignment.Status.DONE
@@ -401,20 +407,19 @@ def _complete(assignment: Assignment, now=None) -> None:
 
 def _write_codes(coding: Coding, payload: CodingInput, before: dict[str, Any] | None) -> None:
     """Bring applications and quotes in line with the payload in a fixed number of queries."""
-    old_keys = set(before["codes"]) if before else set()
-    new_keys = set(payload.codes)
+    app_ids: dict[str, int] = dict(getattr(coding, "app_ids", {})) if before else {}
     if before and before["quotes"]:
         Quote.objects.filter(application__coding=coding).delete()
-    removed = old_keys - new_keys
+    removed = [app_ids.pop(key) for key in set(app_ids) - set(payload.codes)]
     if removed:
-        CodeApplication.objects.filter(coding=coding, code__key__in=removed).delete()
-    if new_keys - old_keys:
-        CodeApplication.objects.bulk_create(
-            CodeApplication(coding=coding, code=payload.code_objects[key])
-            for key in sorted(new_keys - old_keys)
+        CodeApplication.objects.filter(pk__in=removed).delete()
+    added = [key for key in payload.codes if key not in app_ids]
+    if added:
+        created = CodeApplication.objects.bulk_create(
+            CodeApplication(coding=coding, code=payload.code_objects[key]) for key in added
         )
+        app_ids.update((app.code.key, app.pk) for app in created)
     if payload.quotes:
-        app_ids = dict(CodeApplication.objects.filter(coding=coding).values_list("code__key", "id"))
         Quote.objects.bulk_create(
             Quote(
                 application_id=app_ids[q["code"]],

@@ -212,9 +212,9 @@ def _page_queries(client, users, django_assert_num_queries, *, posts, codes, slu
     assert Coding.objects.filter(unit=unit).count() == 2
 
 
-# Session, user, project, role, unit, assignment; then the annotator's coding (3 queries),
+# Session, user, project, role, unit, assignment; then the annotator's coding (2 queries),
 # posts, codes and queue progress; the admin reads all codings instead.
-_PAGE_QUERIES = {"alice": 12, "admin": 11}
+_PAGE_QUERIES = {"alice": 11, "admin": 10}
 
 
 @pytest.mark.parametrize("who", ["alice", "admin"])

@@ -30,11 +30,12 @@ def _get_unit_for_user(
     unit = (
         Unit.objects.select_related("thread", "thread__source", "round")
         .filter(project=project, pk=unit_id)
+        .order_by("pk")
         .first()
     )
     if unit is None:
         raise Http404("No such unit.")
-    assignment = Assignment.objects.filter(unit=unit, coder=request.user).first()
+    assignment = Assignment.objects.filter(unit=unit, coder=request.user).order_by("pk").first()
     if assignment is None and project.user_role != Role.ADMIN:
         raise Http404("No such unit.")
     return project, unit, assignment
@@ -157,7 +158,9 @@ def code_next(request: HttpRequest, slug: str) -> HttpResponse:
 def coding_history(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     """Every change to every coding of the unit: who, when, before and after (admins)."""
     project = get_project_for_user(request, slug, admin=True)
-    unit = Unit.objects.select_related("thread").filter(project=project, pk=unit_id).first()
+    unit = (
+        Unit.objects.select_related("thread").filter(project=project, pk=unit_id).order_by("pk")
+    ).first()
     if unit is None:
         raise Http404("No such unit.")
     events = (
