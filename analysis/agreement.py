@@ -36,7 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -277,10 +277,10 @@ def coincidence_matrix(counts: np.ndarray) -> np.ndarray:
     """Krippendorff's coincidence matrix from per-unit value counts (N, V)."""
     counts = np.asarray(counts, dtype=np.float64)
     m = counts.sum(axis=1)
-    keep = m >= 2
-    c = counts[keep]
-    weighted = c / (m[keep] - 1)[:, None]
-    return weighted.T @ c - np.diag(weighted.sum(axis=0))
+    with np.errstate(divide="ignore"):
+        w = np.where(m >= 2, 1.0 / (m - 1), 0.0)
+    weighted = counts * w[:, None]
+    return weighted.T @ counts - np.diag(weighted.sum(axis=0))
 
 
 def alpha_from_coincidences(o: np.ndarray, numbers: np.ndarray, level: str) -> float:
@@ -299,24 +299,29 @@ def alpha(
     """Krippendorff's alpha of a coders × units matrix with NaN for missing values.
 
     The fast path for large numeric data: values are mapped to their rank in the value
-    domain, per-unit value counts are built with one bincount and the coincidence matrix
-    with one matrix product.
+    domain (a lookup table for integers), per-unit value counts are built with one
+    bincount and the coincidence matrix with one matrix product.
     """
     data = np.asarray(reliability_data, dtype=np.float64)
-    values = data.T  # units × coders
-    present = ~np.isnan(values)
-    domain = (
-        np.unique(values[present])
-        if value_domain is None
-        else np.asarray(list(value_domain), dtype=np.float64)
-    )
-    index = np.searchsorted(domain, np.where(present, values, domain[0]))
-    n_units, n_values = values.shape[0], len(domain)
-    unit_of = np.broadcast_to(np.arange(n_units)[:, None], values.shape)
-    counts = np.bincount(
-        (unit_of[present] * n_values + index[present]).astype(np.int64),
-        minlength=n_units * n_values,
-    ).reshape(n_units, n_values)
+    n_units = data.shape[1]
+    present = ~np.isnan(data)
+    values = data[present]
+    units = np.broadcast_to(np.arange(n_units), data.shape)[present]
+    if value_domain is None:
+        domain = np.sort(pd.unique(values))
+    else:
+        domain = np.asarray(list(value_domain), dtype=np.float64)
+    low = domain[0] if len(domain) else 0.0
+    span = domain[-1] - low if len(domain) else 0.0
+    if np.all(domain == np.round(domain)) and span < 1_000_000:
+        lookup = np.zeros(int(span) + 1, dtype=np.int64)
+        lookup[(domain - low).astype(np.int64)] = np.arange(len(domain))
+        index = lookup[(values - low).astype(np.int64)]
+    else:
+        index = np.searchsorted(domain, values)
+    n_values = len(domain)
+    counts = np.bincount(units * n_values + index, minlength=n_units * n_values)
+    counts = counts.reshape(n_units, n_values)
     numbers = domain if level != "nominal" else np.arange(n_values, dtype=np.float64)
     return alpha_from_coincidences(coincidence_matrix(counts), numbers, level)
 
@@ -329,19 +334,46 @@ def bootstrap_weights(n_units: int, replicates: int, seed: int) -> Iterator[np.n
     """Multinomial unit counts of each replicate, in chunks of shape (b, n_units).
 
     Each replicate draws ``n_units`` units with replacement; the chunk holds how many
-    times each unit was drawn.
+    times each unit was drawn. (The array is the transpose of a C-ordered (n_units, b)
+    array, the layout the sparse products below want.)
     """
     rng = np.random.default_rng(seed)
     per_chunk = max(1, _CHUNK_CELLS // max(n_units, 1))
     for start in range(0, replicates, per_chunk):
         size = min(per_chunk, replicates - start)
-        draws = rng.integers(0, n_units, size=(size, n_units))
-        draws += (np.arange(size) * n_units)[:, None]
-        yield (
-            np.bincount(draws.ravel(), minlength=size * n_units)
-            .reshape(size, n_units)
-            .astype(np.float64)
-        )
+        draws = rng.integers(0, n_units, size=(size, n_units), dtype=np.int32)
+        draws *= size
+        draws += np.arange(size, dtype=np.int32)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n_units)
+        yield counts.reshape(n_units, size).astype(np.float64).T
+
+
+@dataclass
+class _Replicable:
+    """One figure's per-unit contributions and how their replicate sums become alphas."""
+
+    features: Any  # sparse (pairable units × F)
+    finish: Callable[[np.ndarray], np.ndarray]  # (b, F) sums → (b,) or (b, k) alphas
+
+
+def _bootstrap(
+    parts: list[_Replicable], n_units: int, replicates: int, seed: int
+) -> list[np.ndarray]:
+    """Replicate alphas of every part, all from the same resamples of units.
+
+    The contributions of all parts are stacked into one sparse matrix, so a chunk of
+    replicates costs one sparse product.
+    """
+    from scipy.sparse import hstack
+
+    stacked = hstack([part.features for part in parts], format="csr").T.tocsr()
+    bounds = np.cumsum([0] + [part.features.shape[1] for part in parts])
+    results: list[list[np.ndarray]] = [[] for _ in parts]
+    for weights in bootstrap_weights(n_units, replicates, seed):
+        sums = np.asarray(stacked @ weights.T).T
+        for i, part in enumerate(parts):
+            results[i].append(part.finish(sums[:, bounds[i] : bounds[i + 1]]))
+    return [np.concatenate(result) for result in results]
 
 
 def percentile_interval(replicates: np.ndarray) -> list[float] | None:
@@ -381,86 +413,117 @@ def _pairable(var: Variable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _unit_value_counts(var: Variable, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Distinct (unit, value) pairs among masked codings with their counts."""
+    """Distinct (unit, value) pairs among masked codings, sorted by unit, with counts."""
     n_values = len(var.domain)
     key = var.unit[mask].astype(np.int64) * n_values + var.value[mask]
     pairs, counts = np.unique(key, return_counts=True)
     return pairs // n_values, pairs % n_values, counts.astype(np.float64)
 
 
-def variable_alpha(var: Variable, level: str, *, replicates: int, seed: int) -> dict[str, Any]:
-    """Alpha with its interval, units and pairable values, at one level."""
-    numbers = _as_numbers(var.domain, level)
+@dataclass
+class _Entries:
+    """Every pairable unit's coincidences: (unit, value a, value b, weight) entries."""
+
+    pairable_units: np.ndarray  # unit indices with two or more values
+    m: np.ndarray  # values per pairable unit
+    local: np.ndarray  # entry → position in pairable_units
+    va: np.ndarray
+    vb: np.ndarray
+    weight: np.ndarray
+    unit_values: Any  # sparse (pairable units × V) value counts
+    n_v: np.ndarray  # value totals over pairable units
+
+
+def _entries(var: Variable, *, off_diagonal_only: bool = False) -> _Entries | None:
     m, mask = _pairable(var)
-    pair_unit, pair_value, pair_count = _unit_value_counts(var, mask)
-    n_values = len(var.domain)
-    weight = 1.0 / np.maximum(m[pair_unit] - 1, 1)
     pairable_units = np.flatnonzero(m >= 2)
-    n_pairable = int(m[pairable_units].sum())
+    if len(pairable_units) == 0:
+        return None
+    pair_unit, pair_value, pair_count = _unit_value_counts(var, mask)
+    starts = np.searchsorted(pair_unit, pairable_units)
+    sizes = np.searchsorted(pair_unit, pairable_units, side="right") - starts
+    a_idx, b_idx = _within_group_pairs(starts, sizes)
+    same = a_idx == b_idx
+    if off_diagonal_only:
+        a_idx, b_idx, same = a_idx[~same], b_idx[~same], same[~same]
+    count_a = pair_count[a_idx]
+    weight = np.where(same, count_a * (count_a - 1), count_a * pair_count[b_idx])
+    local = np.searchsorted(pairable_units, pair_unit[a_idx])
+    weight = weight / (m[pairable_units][local] - 1)
+    from scipy.sparse import csr_matrix
+
+    n_values = len(var.domain)
+    unit_values = csr_matrix(
+        (pair_count, (np.searchsorted(pairable_units, pair_unit), pair_value)),
+        shape=(len(pairable_units), n_values),
+    )
+    n_v = np.bincount(pair_value, weights=pair_count, minlength=n_values)
+    return _Entries(
+        pairable_units, m[pairable_units].astype(np.float64), local, pair_value[a_idx],
+        pair_value[b_idx], weight, unit_values, n_v,
+    )  # fmt: skip
+
+
+def _entry_distance(numbers, n_v, level, va, vb) -> np.ndarray:
+    if level == "nominal":
+        return (va != vb).astype(np.float64)
+    if level == "interval":
+        return (numbers[va] - numbers[vb]) ** 2
+    if level == "ratio":
+        total, diff = numbers[va] + numbers[vb], numbers[va] - numbers[vb]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total != 0, (diff / np.where(total != 0, total, 1)) ** 2, 0.0)
+    return distance_matrix(numbers, n_v, level)[va, vb]
+
+
+def variable_alpha(var: Variable, level: str) -> tuple[dict[str, Any], _Replicable | None, int]:
+    """Alpha with its units and pairable values, and what its bootstrap needs."""
+    numbers = _as_numbers(var.domain, level)
+    entries = _entries(var)
     result: dict[str, Any] = {
         "alpha": math.nan,
         "alpha_ci95": None,
-        "n_units": len(pairable_units),
-        "n_pairable_values": n_pairable,
+        "n_units": 0 if entries is None else len(entries.pairable_units),
+        "n_pairable_values": 0 if entries is None else int(entries.m.sum()),
     }
-    if len(pairable_units) == 0:
-        return result
-    # Each unit's coincidences as sparse entries (unit, value_a, value_b, weight).
-    order = np.argsort(pair_unit, kind="stable")
-    pair_unit, pair_value, pair_count, weight = (
-        pair_unit[order],
-        pair_value[order],
-        pair_count[order],
-        weight[order],
-    )
-    starts = np.searchsorted(pair_unit, pairable_units)
-    ends = np.searchsorted(pair_unit, pairable_units, side="right")
-    sizes = ends - starts
-    a_idx, b_idx = _within_group_pairs(starts, sizes)
-    entry_unit = pair_unit[a_idx]
-    entry_weight = (
-        np.where(
-            a_idx == b_idx,
-            pair_count[a_idx] * (pair_count[a_idx] - 1),
-            pair_count[a_idx] * pair_count[b_idx],
-        )
-        * weight[a_idx]
-    )
-    va, vb = pair_value[a_idx], pair_value[b_idx]
-    o = np.zeros((n_values, n_values))
-    np.add.at(o, (va, vb), entry_weight)
-    result["alpha"] = alpha_from_coincidences(o, numbers, level)
-    if replicates <= 0:
-        return result
-    local = np.searchsorted(pairable_units, entry_unit)
+    if entries is None:
+        return result, None, 0
+    from scipy.sparse import csr_matrix, hstack
+
+    n_values = len(var.domain)
+    n_units = len(entries.pairable_units)
     if level == "ordinal":
-        # The distance depends on the totals: every replicate needs its full matrix.
-        cells = va * n_values + vb
-        alphas = []
-        for weights in bootstrap_weights(len(pairable_units), replicates, seed):
-            o_rep = np.zeros((len(weights), n_values * n_values))
-            for row, w in enumerate(weights):
-                o_rep[row] = np.bincount(
-                    cells, weights=entry_weight * w[local], minlength=n_values * n_values
-                )
-            o_rep = o_rep.reshape(-1, n_values, n_values)
+        # The distance depends on the value totals: replicates need whole matrices.
+        cells = entries.va * n_values + entries.vb
+        o = np.bincount(cells, weights=entries.weight, minlength=n_values * n_values)
+        result["alpha"] = alpha_from_coincidences(o.reshape(n_values, n_values), numbers, level)
+        features = csr_matrix(
+            (entries.weight, (entries.local, cells)), shape=(n_units, n_values * n_values)
+        )
+
+        def finish(sums: np.ndarray) -> np.ndarray:
+            o_rep = sums.reshape(-1, n_values, n_values)
             n_v = o_rep.sum(axis=1)
             d = distance_matrix(numbers, n_v, level)
             observed = (o_rep * d).sum(axis=(1, 2))
             expected = (n_v[:, :, None] * n_v[:, None, :] * d).sum(axis=(1, 2))
-            alphas.append(_alpha_ratio(n_v.sum(axis=1), observed, expected))
-        result["alpha_ci95"] = percentile_interval(np.concatenate(alphas))
-        return result
-    d = distance_matrix(numbers, o.sum(axis=0), level)
-    disagreement = np.bincount(local, weights=entry_weight * d[va, vb], minlength=len(sizes))
-    value_counts = _sparse_unit_values(pair_unit, pair_value, pair_count, pairable_units, n_values)
-    alphas = []
-    for weights in bootstrap_weights(len(pairable_units), replicates, seed):
-        observed = weights @ disagreement
-        n_v = (value_counts.T @ weights.T).T  # (b, V)
-        alphas.append(_alpha_ratio(n_v.sum(axis=1), observed, _expected(n_v, d, numbers, level)))
-    result["alpha_ci95"] = percentile_interval(np.concatenate(alphas))
-    return result
+            return _alpha_ratio(n_v.sum(axis=1), observed, expected)
+
+        return result, _Replicable(features, finish), n_units
+    d = None if level in ("nominal", "interval") else distance_matrix(numbers, entries.n_v, level)
+    per_entry = entries.weight * _entry_distance(
+        numbers, entries.n_v, level, entries.va, entries.vb
+    )
+    disagreement = np.bincount(entries.local, weights=per_entry, minlength=n_units)
+    expected = _expected(entries.n_v[None, :], d, numbers, level)
+    result["alpha"] = float(_alpha_ratio(entries.n_v.sum(), disagreement.sum(), expected[0]))
+    features = hstack([csr_matrix(disagreement[:, None]), entries.unit_values], format="csr")
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        n_v = sums[:, 1:]
+        return _alpha_ratio(n_v.sum(axis=1), sums[:, 0], _expected(n_v, d, numbers, level))
+
+    return result, _Replicable(features, finish), n_units
 
 
 def _expected(n_v: np.ndarray, d: np.ndarray | None, numbers: np.ndarray, level: str):
@@ -474,14 +537,6 @@ def _expected(n_v: np.ndarray, d: np.ndarray | None, numbers: np.ndarray, level:
         second = n_v @ numbers**2
         return 2 * (total * second - first**2)
     return ((n_v @ d) * n_v).sum(axis=1)
-
-
-def _sparse_unit_values(pair_unit, pair_value, pair_count, pairable_units, n_values):
-    """Pairable units × values counts as a sparse matrix (only pairable units are given)."""
-    from scipy.sparse import csr_matrix
-
-    local = np.searchsorted(pairable_units, pair_unit)
-    return csr_matrix((pair_count, (local, pair_value)), shape=(len(pairable_units), n_values))
 
 
 def _within_group_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -537,11 +592,12 @@ def cohen_kappa_pairs(var: Variable) -> list[dict[str, Any]]:
         n = int(both.sum())
         kappa = agreement_share = math.nan
         if n:
-            table = np.bincount(
-                grid[both, a] * n_values + grid[both, b], minlength=n_values * n_values
-            ).reshape(n_values, n_values)
-            kappa = kappa_from_table(table)
-            agreement_share = float(np.trace(table) / n)
+            first, second = grid[both, a], grid[both, b]
+            agreement_share = float((first == second).mean())
+            margins = np.bincount(first, minlength=n_values) @ np.bincount(
+                second, minlength=n_values
+            )
+            kappa = _kappa(agreement_share, margins / n**2)
         pairs.append(
             {
                 "coder_a": str(var.coders[a]),
@@ -554,18 +610,18 @@ def cohen_kappa_pairs(var: Variable) -> list[dict[str, Any]]:
     return pairs
 
 
-def kappa_from_table(table: np.ndarray) -> float:
-    """Cohen's kappa of a confusion table (rows: coder a, columns: coder b)."""
-    n = table.sum()
-    observed = np.trace(table) / n
-    expected = (table.sum(axis=1) @ table.sum(axis=0)) / n**2
+def _kappa(observed: float, expected: float) -> float:
+    """Cohen's kappa from the observed and chance agreement (undefined when chance is 1)."""
     if expected >= 1:
         return math.nan
     return float((observed - expected) / (1 - expected))
 
 
 def single_report(var: Variable, level: str, *, replicates: int, seed: int) -> dict[str, Any]:
-    figures = variable_alpha(var, level, replicates=replicates, seed=seed)
+    figures, part, n_units = variable_alpha(var, level)
+    if part is not None and replicates > 0:
+        (alphas,) = _bootstrap([part], n_units, replicates, seed)
+        figures["alpha_ci95"] = percentile_interval(alphas)
     fleiss, note = fleiss_kappa(var)
     return {
         "krippendorff_alpha": figures["alpha"],
@@ -611,66 +667,6 @@ def _masi_from_sizes(size_a, size_b, common) -> np.ndarray:
     return 1.0 - jaccard * monotonicity
 
 
-def per_code_figures(codings: Codings, *, replicates: int, seed: int) -> dict[str, dict[str, Any]]:
-    """Binary present/absent figures for every code, vectorized across codes."""
-    presence = codings.presence
-    n_units = len(codings.units)
-    m = np.bincount(codings.unit, minlength=n_units).astype(np.float64)
-    starts = np.searchsorted(codings.unit, np.arange(n_units))
-    present = np.add.reduceat(presence.astype(np.float64), starts, axis=0) if len(starts) else None
-    # Units nobody coded do not exist in the table, so reduceat sees no empty groups.
-    pairable = m >= 2
-    m_p, n1 = m[pairable], present[pairable]
-    n0 = m_p[:, None] - n1
-    w = 1.0 / (m_p - 1)
-    disagreement = n0 * n1 * w[:, None]  # o_01 contribution per unit and code
-    n_total = m_p.sum()
-    o01 = disagreement.sum(axis=0)
-    ones = n1.sum(axis=0)
-    alphas = _alpha_ratio(n_total, o01 * 2, 2 * ones * (n_total - ones))
-    agreeing = (n1 * (n1 - 1) + n0 * (n0 - 1)) / (m_p * (m_p - 1))[:, None]
-    percent = agreeing.mean(axis=0) if len(m_p) else np.full(presence.shape[1], math.nan)
-    disagreeing_units = ((n1 > 0) & (n0 > 0)).sum(axis=0)
-    prevalence = presence.mean(axis=0) if len(presence) else np.zeros(presence.shape[1])
-    intervals = np.full((presence.shape[1], 2), np.nan)
-    if replicates > 0 and len(m_p):
-        replicate_alphas = []
-        for weights in bootstrap_weights(len(m_p), replicates, seed):
-            n_rep = weights @ m_p
-            o_rep = weights @ disagreement
-            ones_rep = weights @ n1
-            replicate_alphas.append(
-                _alpha_ratio(n_rep[:, None], 2 * o_rep, 2 * ones_rep * (n_rep[:, None] - ones_rep))
-            )
-        stacked = np.concatenate(replicate_alphas)
-        for k in range(presence.shape[1]):
-            interval = percentile_interval(stacked[:, k])
-            if interval:
-                intervals[k] = interval
-    pair_kappas = _per_code_pair_kappas(codings)
-    fleiss = _per_code_fleiss(m_p, n1)
-    result = {}
-    for k, code in enumerate(codings.codes):
-        pairs = [{**pair, "kappa": pair["kappas"][k], "n": pair["n"]} for pair in pair_kappas]
-        for pair in pairs:
-            del pair["kappas"]
-        defined = [p["kappa"] for p in pairs if not math.isnan(p["kappa"])]
-        result[str(code)] = {
-            "alpha": float(alphas[k]),
-            "alpha_ci95": None if np.isnan(intervals[k]).any() else intervals[k].tolist(),
-            "kappa": float(np.mean(defined)) if defined else math.nan,
-            "cohen_kappa": pairs,
-            "fleiss_kappa": fleiss[0][k] if fleiss[0] is not None else None,
-            "fleiss_kappa_note": fleiss[1],
-            "percent_agreement": float(percent[k]),
-            "n_units": int(pairable.sum()),
-            "n_pairable_values": int(n_total),
-            "prevalence": float(prevalence[k]),
-            "units_with_disagreement": int(disagreeing_units[k]),
-        }
-    return result
-
-
 def _per_code_fleiss(m_p: np.ndarray, n1: np.ndarray) -> tuple[list | None, str]:
     ratings = np.unique(m_p)
     if len(ratings) == 0:
@@ -698,12 +694,13 @@ def _per_code_pair_kappas(codings: Codings) -> list[dict[str, Any]]:
     pairs = []
     for a, b in combinations(range(n_coders), 2):
         both = (grid[:, a] >= 0) & (grid[:, b] >= 0)
-        pa = codings.presence[grid[both, a]].astype(np.float64)
-        pb = codings.presence[grid[both, b]].astype(np.float64)
+        pa = codings.presence[grid[both, a]]
+        pb = codings.presence[grid[both, b]]
         n = int(both.sum())
         with np.errstate(divide="ignore", invalid="ignore"):
-            observed = ((pa * pb) + (1 - pa) * (1 - pb)).sum(axis=0) / n
-            ra, rb = pa.sum(axis=0) / n, pb.sum(axis=0) / n
+            ra = np.count_nonzero(pa, axis=0) / n
+            rb = np.count_nonzero(pb, axis=0) / n
+            observed = 1 - np.count_nonzero(pa ^ pb, axis=0) / n
             expected = ra * rb + (1 - ra) * (1 - rb)
             kappas = np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
         pairs.append(
@@ -717,101 +714,226 @@ def _per_code_pair_kappas(codings: Codings) -> list[dict[str, Any]]:
     return pairs
 
 
-def label_set_variable(codings: Codings) -> Variable:
+@dataclass
+class LabelSets:
+    """The distinct label sets of the codings and each coding's set."""
+
+    sets: np.ndarray  # bool (S, K)
+    of_coding: np.ndarray  # (J) index into sets
+
+
+def label_sets(codings: Codings) -> LabelSets:
+    packed = np.packbits(codings.presence, axis=1)
+    if packed.shape[1] == 0:
+        packed = np.zeros((len(packed), 1), dtype=np.uint8)
+    rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    return LabelSets(codings.presence[first], inverse.ravel().astype(np.int64))
+
+
+def label_set_variable(codings: Codings, sets: LabelSets) -> Variable:
     """Each coding's label set as one nominal value ('a|b', '' for none)."""
-    keys, inverse = np.unique(codings.presence, axis=0, return_inverse=True)
     labels = np.asarray(
-        ["|".join(str(c) for c in codings.codes[row]) for row in keys], dtype=object
+        ["|".join(str(c) for c in codings.codes[row]) for row in sets.sets], dtype=object
     )
     return Variable(
-        unit=codings.unit,
-        coder=codings.coder,
-        value=inverse.ravel().astype(np.int64),
-        domain=labels,
-        coders=codings.coders,
-        n_units=len(codings.units),
+        codings.unit, codings.coder, sets.of_coding, labels, codings.coders, len(codings.units)
     )
 
 
-def masi_alpha(codings: Codings, *, replicates: int, seed: int) -> dict[str, Any]:
-    """Alpha over label sets with the MASI distance."""
-    sets, value = np.unique(codings.presence, axis=0, return_inverse=True)
-    value = value.ravel()
-    sizes = sets.sum(axis=1).astype(np.float64)
+class _MasiAgreement:
+    """Σ n_c n_k J(c,k)·M(c,k) over all pairs of label sets, without enumerating pairs.
+
+    MASI depends on a pair of sets only through their sizes a, b and intersection size i.
+    For each t, Σ_T F_a(T) F_b(T), with F_a(T) the number of values of size a that
+    contain the t-subset T, equals Σ over pairs of sizes (a, b) of n_c n_k C(i, t); the
+    binomial inversion of these moments gives the weight of each (a, b, i). Only the
+    subsets of the sets that occur are enumerated, so the cost grows with the values'
+    sizes, not with the square of the number of distinct sets.
+    """
+
+    MAX_SET_SIZE = 12
+
+    def __init__(self, sets: np.ndarray):
+        from scipy.sparse import csr_matrix
+
+        sizes = sets.sum(axis=1)
+        self.size_values = np.unique(sizes)
+        size_pos = {int(s): p for p, s in enumerate(self.size_values)}
+        subset_ids: dict[tuple[int, ...], int] = {}
+        key_ids: dict[tuple[int, int], int] = {}
+        rows, cols = [], []
+        for c, row in enumerate(sets):
+            members = np.flatnonzero(row).tolist()
+            a = size_pos[len(members)]
+            for t in range(len(members) + 1):
+                for subset in combinations(members, t):
+                    sid = subset_ids.setdefault(subset, len(subset_ids))
+                    kid = key_ids.setdefault((a, sid), len(key_ids))
+                    rows.append(c)
+                    cols.append(kid)
+        self.incidence = csr_matrix(
+            (np.ones(len(rows)), (rows, cols)), shape=(len(sets), len(key_ids))
+        )
+        subset_size = np.array([len(s) for s in subset_ids], dtype=np.int64)
+        key_size = np.array([a for a, _ in key_ids], dtype=np.int64)
+        key_subset = np.array([sid for _, sid in key_ids], dtype=np.int64)
+        self.by_t = []
+        for t in range(int(subset_size.max()) + 1 if len(subset_size) else 0):
+            keys = np.flatnonzero(subset_size[key_subset] == t)
+            local_subsets, local = np.unique(key_subset[keys], return_inverse=True)
+            self.by_t.append((keys, key_size[keys], local.ravel(), len(local_subsets)))
+        n_sizes = len(self.size_values)
+        top = int(self.size_values.max()) if n_sizes else 0
+        a = self.size_values[:, None, None].astype(np.float64)
+        b = self.size_values[None, :, None].astype(np.float64)
+        i = np.arange(top + 1, dtype=np.float64)[None, None, :]
+        self.jm = np.where((a == 0) & (b == 0) & (i == 0), 1.0, 1.0 - _masi_from_sizes(a, b, i))
+        self.jm = np.where(i <= np.minimum(a, b), self.jm, 0.0)
+        # inversion[t, i] = (-1)^(t-i) C(t, i): moments over C(i, t) → counts per i.
+        self.inversion = np.array(
+            [[(-1) ** (t - k) * math.comb(t, k) if k <= t else 0 for k in range(top + 1)]
+             for t in range(top + 1)], dtype=np.float64,
+        )  # fmt: skip
+
+    def agreement(self, n_v: np.ndarray) -> np.ndarray:
+        """Σ n_c n_k JM(c, k) for each row of value totals ``n_v`` (b, S)."""
+        n_sizes = len(self.size_values)
+        widest = max((count for *_, count in self.by_t), default=1)
+        step = max(1, 4_000_000 // (n_sizes * widest))
+        out = np.empty(len(n_v))
+        for start in range(0, len(n_v), step):
+            rows = n_v[start : start + step]
+            totals = np.asarray((self.incidence.T @ rows.T).T)  # (b, keys)
+            moments = np.zeros((len(rows), n_sizes, n_sizes, len(self.inversion)))
+            for t, (keys, sizes, local, count) in enumerate(self.by_t):
+                grid = np.zeros((len(rows), n_sizes, count))
+                grid[:, sizes, local] = totals[:, keys]
+                moments[..., t] = grid @ grid.transpose(0, 2, 1)
+            per_intersection = moments @ self.inversion  # (b, a, b, i)
+            out[start : start + step] = (per_intersection * self.jm[None]).sum(axis=(1, 2, 3))
+        return out
+
+
+def masi_alpha(codings: Codings, sets: LabelSets) -> tuple[dict[str, Any], _Replicable | None]:
+    """Alpha over label sets with the MASI distance, and what its bootstrap needs."""
     var = Variable(
-        codings.unit,
-        codings.coder,
-        value,
-        np.arange(len(sets)),
-        codings.coders,
-        len(codings.units),
+        codings.unit, codings.coder, sets.of_coding, np.arange(len(sets.sets)),
+        codings.coders, len(codings.units),
+    )  # fmt: skip
+    entries = _entries(var, off_diagonal_only=True)
+    result: dict[str, Any] = {"alpha": math.nan, "alpha_ci95": None}
+    if entries is None:
+        return result, None
+    from scipy.sparse import csr_matrix, hstack
+
+    members = sets.sets
+    sizes = members.sum(axis=1).astype(np.float64)
+    common = (members[entries.va] & members[entries.vb]).sum(axis=1).astype(np.float64)
+    distance = _masi_from_sizes(sizes[entries.va], sizes[entries.vb], common)
+    n_units = len(entries.pairable_units)
+    disagreement = np.bincount(entries.local, weights=entries.weight * distance, minlength=n_units)
+    n_total = entries.n_v.sum()
+    if sizes.max(initial=0) <= _MasiAgreement.MAX_SET_SIZE:
+        pairs = _MasiAgreement(members)
+
+        def expected_of(n_v: np.ndarray) -> np.ndarray:
+            return n_v.sum(axis=1) ** 2 - pairs.agreement(n_v)
+
+    else:
+        full = float(n_total**2 - _masi_agreement_dense(entries.n_v, members, sizes))
+
+        def expected_of(n_v: np.ndarray) -> np.ndarray:
+            # Very large sets: hold the expected disagreement per pair of values fixed.
+            n = n_v.sum(axis=1)
+            return full * n * (n - 1) / (n_total * (n_total - 1))
+
+    result["alpha"] = float(
+        _alpha_ratio(n_total, disagreement.sum(), expected_of(entries.n_v[None, :])[0])
     )
-    m, mask = _pairable(var)
-    pairable_units = np.flatnonzero(m >= 2)
-    result: dict[str, Any] = {
-        "alpha": math.nan,
-        "alpha_ci95": None,
-        "n_units": len(pairable_units),
-        "n_pairable_values": int(m[pairable_units].sum()),
-    }
-    if len(pairable_units) == 0:
-        return result
-    pair_unit, pair_value, pair_count = _unit_value_counts(var, mask)
-    order = np.argsort(pair_unit, kind="stable")
-    pair_unit, pair_value, pair_count = pair_unit[order], pair_value[order], pair_count[order]
-    starts = np.searchsorted(pair_unit, pairable_units)
-    group_sizes = np.searchsorted(pair_unit, pairable_units, side="right") - starts
-    a_idx, b_idx = _within_group_pairs(starts, group_sizes)
-    off = a_idx != b_idx
-    a_idx, b_idx = a_idx[off], b_idx[off]
-    va, vb = pair_value[a_idx], pair_value[b_idx]
-    common = (sets[va] & sets[vb]).sum(axis=1).astype(np.float64)
-    dist = _masi_from_sizes(sizes[va], sizes[vb], common)
-    local_unit = np.searchsorted(pairable_units, pair_unit[a_idx])
-    weight = pair_count[a_idx] * pair_count[b_idx] / (m[pair_unit[a_idx]] - 1)
-    disagreement = np.bincount(local_unit, weights=weight * dist, minlength=len(pairable_units))
-    n_v = np.bincount(pair_value, weights=pair_count, minlength=len(sets))
-    n_total = n_v.sum()
-    exact = len(sets) <= MASI_EXACT_MAX_SETS
-    d_full = _masi_matrix(sets, sizes) if exact else None
-    expected = _masi_expected(n_v, sets, sizes, d_full)
-    result["alpha"] = float(_alpha_ratio(n_total, disagreement.sum(), expected))
-    if replicates <= 0:
-        return result
-    value_counts = _sparse_unit_values(pair_unit, pair_value, pair_count, pairable_units, len(sets))
-    alphas = []
-    m_p = m[pairable_units].astype(np.float64)
-    for weights in bootstrap_weights(len(pairable_units), replicates, seed):
-        n_rep = weights @ m_p
-        observed = weights @ disagreement
-        if exact:
-            n_v_rep = (value_counts.T @ weights.T).T
-            expected_rep = ((n_v_rep @ d_full) * n_v_rep).sum(axis=1)
-        else:
-            expected_rep = expected * (n_rep * (n_rep - 1)) / (n_total * (n_total - 1))
-        alphas.append(_alpha_ratio(n_rep, observed, expected_rep))
-    result["alpha_ci95"] = percentile_interval(np.concatenate(alphas))
-    return result
+    features = hstack([csr_matrix(disagreement[:, None]), entries.unit_values], format="csr")
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        n_v = sums[:, 1:]
+        return _alpha_ratio(n_v.sum(axis=1), sums[:, 0], expected_of(n_v))
+
+    return result, _Replicable(features, finish)
 
 
-def _masi_matrix(sets: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    as_float = sets.astype(np.float32)
-    common = (as_float @ as_float.T).astype(np.float64)
-    return _masi_from_sizes(sizes[:, None], sizes[None, :], common)
-
-
-def _masi_expected(n_v, sets, sizes, d_full) -> float:
-    if d_full is not None:
-        return float(n_v @ d_full @ n_v)
+def _masi_agreement_dense(n_v: np.ndarray, sets: np.ndarray, sizes: np.ndarray) -> float:
     as_float = sets.astype(np.float32)
     total = 0.0
     step = max(1, 20_000_000 // len(sets))
     for start in range(0, len(sets), step):
         block = slice(start, start + step)
         common = (as_float[block] @ as_float.T).astype(np.float64)
-        d = _masi_from_sizes(sizes[block, None], sizes[None, :], common)
-        total += float(n_v[block] @ d @ n_v)
+        jm = 1.0 - _masi_from_sizes(sizes[block, None], sizes[None, :], common)
+        total += float(n_v[block] @ jm @ n_v)
     return total
+
+
+def per_code_figures(codings: Codings) -> tuple[dict[str, dict[str, Any]], _Replicable | None]:
+    """Binary present/absent figures for every code, vectorized across codes."""
+    from scipy.sparse import csr_matrix, hstack
+
+    presence = codings.presence
+    n_codes = presence.shape[1]
+    n_units = len(codings.units)
+    m = np.bincount(codings.unit, minlength=n_units).astype(np.float64)
+    applied_coding, applied_code = np.nonzero(presence)
+    present = (
+        np.bincount(
+            codings.unit[applied_coding] * n_codes + applied_code, minlength=n_units * n_codes
+        )
+        .reshape(n_units, n_codes)
+        .astype(np.float64)
+    )
+    pairable = m >= 2
+    m_p, n1 = m[pairable], present[pairable]
+    n0 = m_p[:, None] - n1
+    w = 1.0 / (m_p - 1)
+    disagreement = n0 * n1 * w[:, None]  # each unit's o_01 per code
+    n_total = m_p.sum()
+    ones = n1.sum(axis=0)
+    alphas = _alpha_ratio(n_total, 2 * disagreement.sum(axis=0), 2 * ones * (n_total - ones))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agreeing = (n1 * (n1 - 1) + n0 * (n0 - 1)) / (m_p * (m_p - 1))[:, None]
+    percent = agreeing.mean(axis=0) if len(m_p) else np.full(n_codes, math.nan)
+    disagreeing_units = ((n1 > 0) & (n0 > 0)).sum(axis=0)
+    prevalence = presence.mean(axis=0)
+    pair_kappas = _per_code_pair_kappas(codings)
+    fleiss = _per_code_fleiss(m_p, n1)
+    result = {}
+    for k, code in enumerate(codings.codes):
+        pairs = [
+            {"coder_a": p["coder_a"], "coder_b": p["coder_b"], "kappa": p["kappas"][k], "n": p["n"]}
+            for p in pair_kappas
+        ]
+        defined = [p["kappa"] for p in pairs if not math.isnan(p["kappa"])]
+        result[str(code)] = {
+            "alpha": float(alphas[k]),
+            "alpha_ci95": None,
+            "kappa": float(np.mean(defined)) if defined else math.nan,
+            "cohen_kappa": pairs,
+            "fleiss_kappa": fleiss[0][k] if fleiss[0] is not None else None,
+            "fleiss_kappa_note": fleiss[1],
+            "percent_agreement": float(percent[k]),
+            "n_units": int(pairable.sum()),
+            "n_pairable_values": int(n_total),
+            "prevalence": float(prevalence[k]),
+            "units_with_disagreement": int(disagreeing_units[k]),
+        }
+    if not len(m_p):
+        return result, None
+    features = hstack(
+        [csr_matrix(disagreement), csr_matrix(n1), csr_matrix(m_p[:, None])], format="csr"
+    )
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        o_rep, ones_rep, n_rep = sums[:, :n_codes], sums[:, n_codes:-1], sums[:, -1:]
+        return _alpha_ratio(n_rep, 2 * o_rep, 2 * ones_rep * (n_rep - ones_rep))
+
+    return result, _Replicable(features, finish)
 
 
 # --------------------------------------------------------------------------------------
@@ -865,19 +987,28 @@ def agreement_report(
         )
         report.update(single_report(var, level, replicates=replicates, seed=seed))
         return report
-    overall = single_report(
-        label_set_variable(codings), "nominal", replicates=replicates, seed=seed
-    )
+    sets = label_sets(codings)
+    overall = single_report(label_set_variable(codings, sets), "nominal", replicates=0, seed=seed)
     report.update(overall)
     report["overall_note"] = (
         "Overall figures compare each coder's label set as one nominal value (exact match); "
         "masi_alpha gives partial credit to overlapping sets; per_code reads each code as "
         "present or absent."
     )
-    masi = masi_alpha(codings, replicates=replicates, seed=seed)
+    masi, masi_part = masi_alpha(codings, sets)
+    per_code, per_code_part = per_code_figures(codings)
+    if replicates > 0 and masi_part is not None:
+        # The three figures share their pairable units, hence one set of resamples.
+        _, exact_part, n_units = variable_alpha(label_set_variable(codings, sets), "nominal")
+        exact, masi_reps, code_reps = _bootstrap(
+            [exact_part, masi_part, per_code_part], n_units, replicates, seed
+        )
+        report["alpha_ci95"] = percentile_interval(exact)
+        masi["alpha_ci95"] = percentile_interval(masi_reps)
+        for k, figures in enumerate(per_code.values()):
+            figures["alpha_ci95"] = percentile_interval(code_reps[:, k])
     report["masi_alpha"] = masi["alpha"]
     report["masi_alpha_ci95"] = masi["alpha_ci95"]
-    per_code = per_code_figures(codings, replicates=replicates, seed=seed)
     report["per_code"] = per_code
     report["macro"] = _macro(per_code)
     report["disagreement_ranking"] = _ranking(per_code)

@@ -1,0 +1,323 @@
+"""Agreement speed and memory beside the krippendorff package, on the same data, same run.
+
+(a) nominal alpha on 1,000,000 units × 3 coders: our vectorized coincidence matrix against
+    ``krippendorff.alpha``, each in its own process so each peak memory is its own.
+    Targets: at most 0.15× the package's time and under 1 GB.
+(b) the full multi-label report (overall, MASI, 69 per-code alphas with B = 1,000
+    bootstrap intervals, kappas) for 100,000 units × 3 coders read from a database (a
+    throwaway SQLite file written here with bulk inserts), against the package computing
+    only the 69 per-code alphas on matrices prepared in memory. Targets: under 20 s and at
+    most 0.5× the package's time.
+
+Run: .venv/bin/python bench/agreement_bench.py [--units-a N] [--units-b N] [--replicates B]
+Exits non-zero when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+N_CODES = 69
+CODERS = 3
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------ children (own process)
+
+
+def child_alpha(which: str, path: str) -> None:
+    data = np.load(path)
+    started = time.perf_counter()
+    if which == "package":
+        import krippendorff
+
+        value = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    else:
+        sys.path.insert(0, str(ROOT))
+        from analysis.agreement import alpha
+
+        value = alpha(data, "nominal")
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "alpha": float(value), "peak_mb": peak_mb()}))
+
+
+def child_per_code(path: str) -> None:
+    import krippendorff
+
+    matrices = np.load(path)["binary"]
+    started = time.perf_counter()
+    values = [
+        float(krippendorff.alpha(reliability_data=m, level_of_measurement="nominal"))
+        for m in matrices
+    ]
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "alphas": values, "peak_mb": peak_mb()}))
+
+
+def child_report(db_path: str, replicates: int) -> None:
+    os.environ["SQLITE_PATH"] = db_path
+    os.environ.setdefault("DEBUG", "1")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from analysis.agreement import agreement_report
+    from analysis.codings import long_table
+    from coding.models import Project
+
+    project = Project.objects.get(slug="bench")
+    started = time.perf_counter()
+    table = long_table(project)
+    read = time.perf_counter() - started
+    report = agreement_report(table, replicates=replicates)
+    seconds = time.perf_counter() - started
+    alphas = {code: f["alpha"] for code, f in report["per_code"].items()}
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "read_seconds": read,
+                "alphas": alphas,
+                "masi_alpha": report["masi_alpha"],
+                "intervals": sum(1 for f in report["per_code"].values() if f["alpha_ci95"]),
+                "peak_mb": peak_mb(),
+            }
+        )
+    )
+
+
+def run_child(*args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if result.returncode != 0:
+        sys.exit(f"child {args[0]} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ data
+
+
+def single_matrix(units: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(1, 6, size=units)
+    noise = rng.integers(1, 6, size=(CODERS, units))
+    data = np.where(rng.random((CODERS, units)) < 0.8, truth, noise).astype(np.float64)
+    data[rng.random((CODERS, units)) < 0.05] = np.nan
+    return data
+
+
+def label_sets(units: int, seed: int = 2) -> np.ndarray:
+    """(coders, units, codes) presence: 1–3 true codes per unit, coders drop and add some."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, N_CODES + 1) ** 0.8
+    weights /= weights.sum()
+    truth = np.zeros((units, N_CODES), dtype=bool)
+    for _ in range(3):
+        chosen = rng.choice(N_CODES, size=units, p=weights)
+        keep = rng.random(units) < [1.0, 0.45, 0.15][_]
+        truth[np.flatnonzero(keep), chosen[keep]] = True
+    presence = np.repeat(truth[None], CODERS, axis=0)
+    presence &= rng.random(presence.shape) >= 0.12
+    extra = rng.random((CODERS, units)) < 0.15
+    extra_code = rng.choice(N_CODES, size=(CODERS, units), p=weights)
+    c_idx, u_idx = np.nonzero(extra)
+    presence[c_idx, u_idx, extra_code[extra]] = True
+    return presence
+
+
+def write_database(db_path: str, presence: np.ndarray) -> None:
+    """A project with units × coders submitted codings, written with bulk inserts."""
+    os.environ["SQLITE_PATH"] = db_path
+    os.environ.setdefault("DEBUG", "1")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from datetime import UTC, datetime
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from coding.models import (
+        Code,
+        CodeApplication,
+        Codebook,
+        CodebookVersion,
+        Coding,
+        ForumSource,
+        Project,
+        Round,
+        Thread,
+        Unit,
+    )
+
+    call_command("migrate", verbosity=0)
+    coders, units, codes = presence.shape
+    users = [
+        get_user_model().objects.create_user(f"coder{c}", password=None) for c in range(coders)
+    ]
+    version = CodebookVersion.objects.create(
+        codebook=Codebook.objects.create(name="Bench"), number=1
+    )
+    groups = [Code.objects.create(version=version, key=f"g{g}", name=f"G{g}") for g in range(6)]
+    code_rows = Code.objects.bulk_create(
+        [
+            Code(version=version, key=f"c{k:02d}", name=f"Code {k}", parent=groups[k % 6])
+            for k in range(codes)
+        ]
+    )
+    project = Project.objects.create(
+        name="Bench", slug="bench", codebook_version=version, created_by=users[0]
+    )
+    round_ = Round.objects.create(project=project, name="main")
+    source = ForumSource.objects.create(name="Bench", base_url="https://bench.test")
+    when = datetime(2022, 1, 1, tzinfo=UTC)
+    batch = 20_000
+    threads = Thread.objects.bulk_create(
+        [
+            Thread(source=source, external_id=n, title=f"t{n}", created_at=when)
+            for n in range(units)
+        ],
+        batch_size=batch,
+    )
+    unit_rows = Unit.objects.bulk_create(
+        [Unit(project=project, round=round_, thread=t, position=n) for n, t in enumerate(threads)],
+        batch_size=batch,
+    )
+    coding_rows = Coding.objects.bulk_create(
+        [
+            Coding(
+                unit=unit,
+                coder=users[c],
+                codebook_version=version,
+                status=Coding.Status.SUBMITTED,
+                submitted_at=when,
+            )
+            for unit in unit_rows
+            for c in range(coders)
+        ],
+        batch_size=batch,
+    )
+    flat = presence.transpose(1, 0, 2).reshape(units * coders, codes)
+    coding_idx, code_idx = np.nonzero(flat)
+    CodeApplication.objects.bulk_create(
+        [
+            CodeApplication(coding_id=coding_rows[j].pk, code_id=code_rows[k].pk)
+            for j, k in zip(coding_idx.tolist(), code_idx.tolist(), strict=True)
+        ],
+        batch_size=batch,
+    )
+
+
+# ------------------------------------------------------------------ main
+
+
+def line(name: str, ours: float, theirs: float, target: float, unit: str = "s") -> bool:
+    ratio = ours / theirs
+    ok = ratio <= target
+    print(
+        f"{name}: ours {ours:.2f} {unit}, krippendorff {theirs:.2f} {unit}, "
+        f"ratio {ratio:.3f} (target ≤ {target}) {'ok' if ok else 'MISSED'}"
+    )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units-a", type=int, default=1_000_000)
+    parser.add_argument("--units-b", type=int, default=100_000)
+    parser.add_argument("--replicates", type=int, default=1000)
+    parser.add_argument("--skip-a", action="store_true")
+    parser.add_argument("--skip-b", action="store_true")
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="agreement_bench_") as tmp:
+        if not args.skip_a:
+            path = f"{tmp}/single.npy"
+            np.save(path, single_matrix(args.units_a))
+            theirs = run_child("package-alpha", path)
+            ours = run_child("our-alpha", path)
+            print(f"(a) nominal alpha, {args.units_a:,} units × {CODERS} coders")
+            print(f"    alpha: ours {ours['alpha']:.12f}, krippendorff {theirs['alpha']:.12f}")
+            ok &= abs(ours["alpha"] - theirs["alpha"]) < 1e-9
+            ok &= line("    time", ours["seconds"], theirs["seconds"], 0.15)
+            memory_ok = ours["peak_mb"] < 1024
+            print(
+                f"    peak memory: ours {ours['peak_mb']:.0f} MB, krippendorff "
+                f"{theirs['peak_mb']:.0f} MB (target < 1024 MB) "
+                f"{'ok' if memory_ok else 'MISSED'}"
+            )
+            ok &= memory_ok
+        if not args.skip_b:
+            presence = label_sets(args.units_b)
+            binary = presence.transpose(2, 0, 1).astype(np.float64)  # codes × coders × units
+            np.savez(f"{tmp}/binary.npz", binary=binary)
+            db_path = f"{tmp}/bench.sqlite3"
+            started = time.perf_counter()
+            write_database(db_path, presence)
+            print(
+                f"(b) database written: {args.units_b:,} units, "
+                f"{int(presence.any(axis=2).size):,} codings, "
+                f"{int(presence.sum()):,} code applications "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+            theirs = run_child("package-per-code", f"{tmp}/binary.npz")
+            ours = run_child("our-report", db_path, str(args.replicates))
+            ours_alphas = [ours["alphas"][f"c{k:02d}"] for k in range(N_CODES)]
+            gap = max(abs(a - b) for a, b in zip(ours_alphas, theirs["alphas"], strict=True))
+            print(
+                f"    per-code alphas: largest difference from krippendorff {gap:.1e}; "
+                f"{ours['intervals']} intervals with B = {args.replicates}; "
+                f"MASI alpha {ours['masi_alpha']:.4f}"
+            )
+            ok &= gap < 1e-9
+            print(
+                f"    full report {ours['seconds']:.2f} s (database read "
+                f"{ours['read_seconds']:.2f} s), peak {ours['peak_mb']:.0f} MB; "
+                f"target < 20 s {'ok' if ours['seconds'] < 20 else 'MISSED'}"
+            )
+            ok &= ours["seconds"] < 20
+            ok &= line(
+                "    full report vs the package's 69 per-code alphas",
+                ours["seconds"],
+                theirs["seconds"],
+                0.5,
+            )
+    print("all targets met" if ok else "some targets MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind, *rest = sys.argv[2:]
+        if kind == "package-alpha":
+            child_alpha("package", rest[0])
+        elif kind == "our-alpha":
+            child_alpha("ours", rest[0])
+        elif kind == "package-per-code":
+            child_per_code(rest[0])
+        elif kind == "our-report":
+            child_report(rest[0], int(rest[1]))
+        sys.exit(0)
+    sys.exit(main())
