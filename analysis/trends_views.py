@@ -4,27 +4,92 @@ from __future__ import annotations
 
 import re
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from coding.access import staff_required
+from coding.hub_tasks import start_hub_import
 from coding.importers.hub import HubDataError, import_dump
-from coding.models import ModelTypeRule
+from coding.models import ImportRun, ModelTypeRule
 
 from . import trends, trends_charts
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9 ._\-]{0,98}[a-z0-9]$|^[a-z0-9]$")
+# A run that has shown no sign of life for this long was stopped; it may be continued.
+STALE_AFTER = timedelta(minutes=2)
+
+
+class HubImportForm(forms.Form):
+    since = forms.DateField(
+        required=False, label="Created on or after", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="Created on or before", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    max_models = forms.IntegerField(
+        required=False, min_value=1, max_value=10_000_000, label="At most (models)"
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "This date is before the start of the window.")
+        return data
+
+
+def _latest_hub_run() -> ImportRun | None:
+    return ImportRun.objects.filter(kind=ImportRun.Kind.HUB).order_by("-created_at").first()
+
+
+def _hub_run_context(run: ImportRun | None) -> dict:
+    total = run.topics_total if run else None
+    return {
+        "hub_run": run,
+        "hub_percent": round(100 * run.topics_done / total) if run and total else 0,
+        "hub_poll": bool(run and run.is_active),
+    }
 
 
 @require_GET
 @login_required
 def trends_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "analysis/trends.html", {"figures": trends.page_figures()})
+    if request.htmx and request.GET.get("part") == "hub-run" and request.user.is_staff:
+        return render(request, "analysis/trends.html#hub-run", _hub_run_context(_latest_hub_run()))
+    context = {"figures": trends.page_figures()}
+    if request.user.is_staff:
+        context |= {"hub_form": HubImportForm(), **_hub_run_context(_latest_hub_run())}
+    return render(request, "analysis/trends.html", context)
+
+
+@staff_required
+@require_POST
+def start_hub_run(request: HttpRequest) -> HttpResponse:
+    """Queue a live Hub import for the task worker; its progress shows on the trends page."""
+    form = HubImportForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            messages.error(request, f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+        return redirect("trends")
+    busy = ImportRun.objects.filter(kind=ImportRun.Kind.HUB).filter(
+        Q(state=ImportRun.State.QUEUED)
+        | Q(state__in=ImportRun.ACTIVE_STATES, heartbeat_at__gte=timezone.now() - STALE_AFTER)
+    )
+    if busy.exists():
+        messages.error(request, f"Hub import #{busy.first().pk} is still running.")
+        return redirect("trends")
+    run = start_hub_import(user=request.user, **form.cleaned_data)
+    messages.success(request, f"Hub import #{run.pk} queued.")
+    return redirect("trends")
 
 
 @require_GET

@@ -22,4 +22,5 @@ urlpatterns: list = [
     path("trends/tables/<slug:name>.csv", trends_views.trends_table, name="trends_table"),
     path("trends/review/", trends_views.review, name="trends_review"),
     path("trends/import/", trends_views.import_hub_dump, name="trends_import"),
+    path("trends/hub-import/", trends_views.start_hub_run, name="trends_hub_import"),
 ]

@@ -261,6 +261,9 @@ if not DEBUG:
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Web-started forum imports refuse loopback, private and link-local hosts unless this is on.
 IMPORT_ALLOW_PRIVATE_HOSTS = env_bool("IMPORT_ALLOW_PRIVATE_HOSTS", False)
+# The Hugging Face Hub that import_hub and the trends page read; HF_TOKEN raises its limits.
+HUB_URL = env_str("HUB_URL", "https://huggingface.co")
+HF_TOKEN = env_str("HF_TOKEN")
 
 # Where seed_demo writes the demo accounts' passwords in debug (git-ignored).
 DEMO_CREDENTIALS_FILE = Path(env_str("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials")))

@@ -187,3 +187,16 @@ def test_a_killed_run_continues_from_the_last_stored_cursor():
         assert len(hub.listing_requests) == 2
     assert counts.summary_line() == "models: 9 new, 0 updated, 0 unchanged"
     assert HubModel.objects.count() == 9
+
+
+def test_a_cancelled_run_stops_after_the_current_page_and_can_be_continued():
+    def cancel_from_another_page(done: int, total: int | None) -> None:
+        ImportRun.objects.filter(kind=ImportRun.Kind.HUB).update(cancel_requested=True)
+
+    with FakeHub(_catalogue()) as hub:
+        counts, run = import_from_hub(_client(hub), progress=cancel_from_another_page)
+        assert run.state == ImportRun.State.CANCELLED
+        assert counts.new == 4 and HubModel.objects.count() == 4
+        counts, resumed = import_from_hub(_client(hub))
+    assert resumed.pk == run.pk and resumed.state == ImportRun.State.DONE
+    assert counts.summary_line() == "models: 9 new, 0 updated, 0 unchanged"

@@ -535,8 +535,43 @@ def _high_water(since: date | None) -> datetime | None:
     return None
 
 
+def open_run(
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    max_models: int | None = None,
+    user=None,
+    queued: bool = False,
+) -> ImportRun:
+    """The unfinished run with these options (to continue it), or a new one."""
+    query = _query(since, until, max_models)
+    run = _resumable_run(query)
+    if run is None:
+        run = ImportRun.objects.create(
+            kind=ImportRun.Kind.HUB,
+            params={"query": query, "cursor": None, "counts": asdict(ModelCounts()), "seen": 0},
+            created_by=user,
+        )
+    if queued:
+        ImportRun.objects.filter(pk=run.pk).update(
+            state=ImportRun.State.QUEUED, cancel_requested=False, finished_at=None, message=""
+        )
+        run.refresh_from_db()
+    return run
+
+
+def run_options(run: ImportRun) -> dict:
+    """The ``since``/``until``/``max_models`` a run was started with."""
+    query = (run.params or {}).get("query") or {}
+    return {
+        "since": date.fromisoformat(query["since"]) if query.get("since") else None,
+        "until": date.fromisoformat(query["until"]) if query.get("until") else None,
+        "max_models": query.get("max_models"),
+    }
+
+
 def _resumable_run(query: dict) -> ImportRun | None:
-    unfinished = (*ImportRun.ACTIVE_STATES, ImportRun.State.FAILED)
+    unfinished = (*ImportRun.ACTIVE_STATES, ImportRun.State.FAILED, ImportRun.State.CANCELLED)
     for run in ImportRun.objects.filter(kind=ImportRun.Kind.HUB, state__in=unfinished):
         if (run.params or {}).get("query") == query and run.params.get("cursor"):
             return run
@@ -551,16 +586,15 @@ def import_from_hub(
     max_models: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     user=None,
+    run: ImportRun | None = None,
 ) -> tuple[ModelCounts, ImportRun]:
-    """Import the Hub's model listing into ``HubModel``; see the module docstring."""
-    query = _query(since, until, max_models)
-    run = _resumable_run(query)
+    """Import the Hub's model listing into ``HubModel``; see the module docstring.
+
+    ``run`` is a run queued by ``open_run`` (a background import); without it the run
+    with the same options that stopped early is continued, or a new one started.
+    """
     if run is None:
-        run = ImportRun.objects.create(
-            kind=ImportRun.Kind.HUB,
-            params={"query": query, "cursor": None, "counts": asdict(ModelCounts()), "seen": 0},
-            created_by=user,
-        )
+        run = open_run(since=since, until=until, max_models=max_models, user=user)
     params = run.params
     counts = ModelCounts(**params.get("counts", {}))
     stored = counts.new + counts.updated + counts.unchanged
@@ -571,7 +605,9 @@ def import_from_hub(
     run.state = ImportRun.State.FETCHING
     run.started_at = run.started_at or timezone.now()
     run.message = ""
-    run.save(update_fields=["state", "started_at", "message"])
+    run.cancel_requested = False
+    run.finished_at = None
+    run.save(update_fields=["state", "started_at", "message", "cancel_requested", "finished_at"])
 
     def waiting(seconds: float, reason: str) -> None:
         ImportRun.objects.filter(pk=run.pk).update(
@@ -621,6 +657,14 @@ def import_from_hub(
                 progress(stored, max_models or total)
             if finished or truncated or not next_url:
                 break
+            if ImportRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+                ImportRun.objects.filter(pk=run.pk).update(
+                    state=ImportRun.State.CANCELLED,
+                    message=f"Cancelled: {counts.summary_line()}. Run again to continue.",
+                    finished_at=timezone.now(),
+                )
+                run.refresh_from_db()
+                return counts, run
     except HubError as exc:
         run.state = ImportRun.State.FAILED
         run.message = str(exc)

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coding.importers.hub import (
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             metavar="ID",
             help="fetch this model by id (repeatable); a renamed repo takes its new id",
         )
-        parser.add_argument("--hub-url", default=HUB_URL, help=f"default {HUB_URL}")
+        parser.add_argument("--hub-url", help=f"the Hub to read (default: HUB_URL, else {HUB_URL})")
 
     def handle(self, *args, **options) -> None:
         since = _date(options["since"]) if options["since"] else None
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(counts.summary_line())
             return
-        client = HubClient(options["hub_url"], token=os.environ.get("HF_TOKEN") or None)
+        client = HubClient(options["hub_url"] or settings.HUB_URL, token=settings.HF_TOKEN)
         try:
             if options["model"]:
                 counts = refresh_models(client, options["model"])
