@@ -202,6 +202,9 @@ def test_an_htmx_request_gets_only_the_results_fragment(client, corpus):
     assert body.lstrip().startswith('<section id="corpus-results"')
     assert "<html" not in body
     assert "Exporting to ONNX fails" in body
+    # The browser's back button must not show the fragment as the page.
+    assert "HX-Request" in response["Vary"]
+    assert "HX-Request" in client.get("/corpus/", {"q": "onnx"})["Vary"]
 
 
 def test_long_result_lists_are_split_into_pages_that_keep_the_filters(client):

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from ..models import ForumSource, Tag, Thread
@@ -102,7 +103,10 @@ def corpus_list(request: HttpRequest) -> HttpResponse:
     template = "coding/corpus_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#corpus-results"
-    return render(request, template, context)
+    response = render(request, template, context)
+    # Page and fragment share a URL: the browser must not serve one for the other on "back".
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @require_GET
