@@ -167,7 +167,7 @@ def search_rows(rows: list[TreeRow], query: str) -> list[TreeRow]:
     for row in rows:
         n = row.node
         text = " ".join(
-            [n.name, n.key, n.definition, n.when_to_use, n.when_not_to_use, n.shortcut]
+            [n.name, n.definition, n.when_to_use, n.when_not_to_use, n.shortcut]
             + [e.get("text", "") for e in n.examples]
         ).lower()
         if all(w in text for w in words):
