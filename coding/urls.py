@@ -16,6 +16,7 @@ urlpatterns = [
     # Codebooks
     path("codebooks/", codebooks.codebook_list, name="codebook_list"),
     path("codebooks/load/", codebooks.codebook_load, name="codebook_load"),
+    path("codebooks/new/", codebooks.codebook_create, name="codebook_create"),
     path("codebooks/<int:pk>/", codebooks.codebook_detail, name="codebook_detail"),
     path("codebooks/<int:pk>/edit/", codebooks.codebook_editor, name="codebook_editor"),
     path("codebooks/<int:pk>/history/", codebooks.codebook_history, name="codebook_history"),

@@ -310,3 +310,22 @@ def test_an_admin_pins_a_project_without_a_codebook(client, users):
     project.refresh_from_db()
     assert project.codebook_version == codebook.latest_version()
     assert ProjectUpgrade.objects.get().from_version is None
+
+
+@pytest.mark.django_db
+def test_staff_start_an_empty_codebook_and_add_its_first_code_in_the_editor(client, users):
+    login(client, users["staff"])
+
+    response = client.post(reverse("codebook_create"), {"name": "Own study"})
+    codebook = Codebook.objects.get(name="Own study")
+    assert response.url == reverse("codebook_editor", args=[codebook.pk])
+    page = client.post(
+        response.url, {"op": "add", "name": "Problems", "base": ""}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+
+    assert "Saved as version 1: Added &#x27;Problems&#x27;" in page
+    assert codebook.latest_version().codes.get().key == "problems"
+    again = client.post(reverse("codebook_create"), {"name": "Own study"}, follow=True)
+    assert "already exists" in again.content.decode()
+    login(client, users["alice"])
+    assert client.post(reverse("codebook_create"), {"name": "Mine"}).status_code == 403

@@ -70,6 +70,24 @@ def codebook_load(request: HttpRequest) -> HttpResponse:
     return redirect("codebook_detail", pk=codebook.pk)
 
 
+@require_POST
+@staff_required
+def codebook_create(request: HttpRequest) -> HttpResponse:
+    """Staff start an empty codebook and build it in the editor."""
+    name = request.POST.get("name", "").strip()
+    description = request.POST.get("description", "").strip()
+    if not name or len(name) > 200:
+        messages.error(request, "A codebook needs a name of at most 200 characters.")
+        return redirect("codebook_list")
+    codebook, created = Codebook.objects.get_or_create(
+        name=name, defaults={"description": description, "created_by": request.user}
+    )
+    if not created:
+        messages.error(request, f"A codebook named {name!r} already exists.")
+        return redirect("codebook_list")
+    return redirect("codebook_editor", pk=codebook.pk)
+
+
 def _version(codebook: Codebook, number: str | None) -> CodebookVersion:
     versions = codebook.versions.select_related("created_by")
     if number:
