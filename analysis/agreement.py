@@ -1073,3 +1073,60 @@ def to_json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _figure(value: float | None) -> str:
+    return "undefined" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _with_interval(value: float | None, interval: list[float] | None, replicates: int) -> str:
+    if not interval:
+        return _figure(value)
+    return (
+        f"{_figure(value)} (95% CI {interval[0]:.3f} to {interval[1]:.3f}, "
+        f"{replicates:,} bootstrap resamples of units)"
+    )
+
+
+def methods_paragraph(report: dict[str, Any], *, scope: str = "") -> str:
+    """A paragraph for a paper's methods section, with this report's figures filled in.
+
+    ``report`` is a multi-label report passed through ``to_json_ready``; ``scope`` says
+    what was measured (round, codebook version, level of the tree).
+    """
+    b = report["bootstrap_replicates"]
+    per_code = report["per_code"]
+    alphas = [f["alpha"] for f in per_code.values() if f["alpha"] is not None]
+    kappas = [p["kappa"] for p in report["cohen_kappa"] if p["kappa"] is not None]
+    parts = [
+        f"Inter-rater reliability was assessed on {report['n_units_pairable']:,} units "
+        f"coded independently by at least two of {report['n_coders']} coders "
+        f"({report['n_pairable_values']:,} codings; {report['n_unsure']:,} marked unsure "
+        f"and included){scope}.",
+        "Since a unit could receive several codes, each code was treated as present or "
+        'absent for every coder who coded the unit, and "not relevant" as a code of '
+        "its own.",
+    ]
+    if alphas:
+        parts.append(
+            f"Krippendorff's alpha (nominal) per code averaged {_figure(float(np.mean(alphas)))} "
+            f"over {len(alphas)} codes (range {min(alphas):.3f} to {max(alphas):.3f})."
+        )
+    masi = _with_interval(report["masi_alpha"], report["masi_alpha_ci95"], b)
+    exact = _with_interval(report["krippendorff_alpha"], report["alpha_ci95"], b)
+    parts.append(
+        "Over whole label sets, Krippendorff's alpha with the MASI distance "
+        f"(Passonneau, 2006) was {masi}, and with exact matching {exact}."
+    )
+    if kappas:
+        parts.append(
+            f"Cohen's kappa on label sets ranged from {min(kappas):.3f} to {max(kappas):.3f} "
+            f"across {len(kappas)} coder pairs"
+            + (
+                f"; Fleiss' kappa was {_figure(report['fleiss_kappa'])}."
+                if report["fleiss_kappa"] is not None
+                else "."
+            )
+        )
+    parts.append(f"Observed agreement on label sets was {_figure(report['percent_agreement'])}.")
+    return " ".join(parts)

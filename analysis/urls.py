@@ -1,8 +1,16 @@
 from django.urls import path
 
 from . import export_views, trends_views
+from . import views as agreement_views
 
 urlpatterns: list = [
+    # Agreement (project admins)
+    path("projects/<slug:slug>/agreement/", agreement_views.agreement_page, name="agreement"),
+    path(
+        "projects/<slug:slug>/agreement/chart/",
+        agreement_views.agreement_chart,
+        name="agreement_chart",
+    ),
     # Exports and imports of coded data
     path("projects/<slug:slug>/exports/", export_views.exports_page, name="exports"),
     path(
