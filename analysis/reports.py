@@ -28,7 +28,7 @@ import io
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date
 
 import numpy as np
@@ -233,10 +233,12 @@ def month_of(moment) -> str:
 @dataclass
 class Counts:
     """Per code and month: observations where the code applies (at or below it) and
-    applications at or below it; per month: observations on the basis."""
+    applications at or below it; per month: observations on the basis.
 
-    units: pd.DataFrame  # columns: code, month, count
-    applications: pd.DataFrame  # columns: code, month, count
+    ``month`` is ``YYYY-MM``, or empty everywhere when the counts were read without dates.
+    """
+
+    nodes: pd.DataFrame  # columns: code, month, units, applications
     totals: pd.Series  # index: month; observations
     tree: CodeTree
 
@@ -246,13 +248,12 @@ class Counts:
 
     @property
     def total_applications(self) -> int:
-        """Applications of codes as applied (each counted once, not per ancestor)."""
-        leaves_applied = self.applications_as_applied
-        return int(leaves_applied["count"].sum()) if len(leaves_applied) else 0
+        """Every code applied, once: the applications under the roots."""
+        roots = self.nodes["code"].map(lambda k: self.tree.frame.at[k, "depth"] == 0)
+        return int(self.nodes.loc[roots.astype(bool), "applications"].sum())
 
-    applications_as_applied: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["code", "month", "count"])
-    )
+
+NODE_COLUMNS = ["code", "month", "units", "applications"]
 
 
 def counts_from_long(
@@ -268,56 +269,23 @@ def counts_from_long(
     totals = obs.groupby("month").size().rename("count")
     apps = applications[["obs", "code"]].drop_duplicates().merge(obs, on="obs")
     tree = tree.with_extra(apps["code"].unique(), {})
-    applied = apps.groupby(["code", "month"]).size().reset_index(name="count")
     expanded = apps.assign(node=apps["code"].map(tree.ancestors)).explode("node")
-    units = (
-        expanded.drop_duplicates(["obs", "node"])
-        .groupby(["node", "month"])
-        .size()
-        .reset_index(name="count")
-        .rename(columns={"node": "code"})
-    )
-    rolled = (
-        expanded.groupby(["node", "month"])
-        .size()
-        .reset_index(name="count")
-        .rename(columns={"node": "code"})
-    )
-    return Counts(units, rolled, totals, tree, applied)
+    grouped = expanded.groupby(["node", "month"])
+    nodes = pd.DataFrame(
+        {"units": grouped["obs"].nunique(), "applications": grouped.size()}
+    ).reset_index()
+    return Counts(nodes.rename(columns={"node": "code"})[NODE_COLUMNS], totals, tree)
 
 
-def counts_from_applied(
-    applied: pd.DataFrame,
-    ancestor_units: pd.DataFrame,
-    totals: pd.Series,
-    tree: CodeTree,
-) -> Counts:
-    """Counts from SQL aggregates.
+def ancestor_pairs(id_keys: dict[int, str], tree: CodeTree) -> list[tuple[int, str]]:
+    """(code id, code key) for every code id and each code at or above it in the tree.
 
-    ``applied``: applications per applied code and month (``code``, ``month``, ``count``);
-    ``ancestor_units``: distinct observations per code that has codes applied below it
-    (``code``, ``month``, ``count``). A code never applied below itself has as many units
-    as applications of itself, since a code is applied at most once per observation.
-    """
-    tree = tree.with_extra(applied["code"].unique(), {})
-    if len(applied):
-        expanded = applied.assign(node=applied["code"].map(tree.ancestors)).explode("node")
-        rolled = expanded.groupby(["node", "month"], as_index=False)["count"].sum()
-        rolled = rolled.rename(columns={"node": "code"})
-    else:
-        rolled = pd.DataFrame(columns=["code", "month", "count"])
-    covered = set(ancestor_units["code"])
-    own = applied[~applied["code"].isin(covered)]
-    units = pd.concat([own, ancestor_units], ignore_index=True)
-    return Counts(units, rolled, totals, tree, applied)
-
-
-def nodes_with_descendants_applied(applied_codes: Iterable[str], tree: CodeTree) -> set[str]:
-    """Codes that have at least one applied code strictly below them."""
-    nodes: set[str] = set()
-    for code in applied_codes:
-        nodes.update(tree.ancestors(code)[1:])
-    return nodes
+    Codes whose key the tree does not know map to themselves."""
+    pairs = []
+    for code_id, key in id_keys.items():
+        chain = tree.ancestors(key) if key in tree.frame.index else [key]
+        pairs.extend((code_id, node) for node in chain)
+    return pairs
 
 
 # --- Frequency ------------------------------------------------------------------------
@@ -330,12 +298,8 @@ def frequency(counts: Counts, codes: Iterable[str] | None = None) -> pd.DataFram
     """
     tree = counts.tree
     keys = list(codes) if codes is not None else tree.keys()
-    units = counts.units.groupby("code")["count"].sum() if len(counts.units) else pd.Series()
-    apps = (
-        counts.applications.groupby("code")["count"].sum()
-        if len(counts.applications)
-        else pd.Series()
-    )
+    per_code = counts.nodes.groupby("code")[["units", "applications"]].sum()
+    units, apps = per_code["units"], per_code["applications"]
     n_obs = counts.observations
     n_apps = counts.total_applications
     frame = tree.frame.loc[keys]
@@ -382,8 +346,10 @@ def trend(counts: Counts, by: str = "month", codes: Iterable[str] | None = None)
     months = sorted(counts.totals.index)
     periods = period_range(months[0], months[-1], by)
     totals = counts.totals.groupby(lambda m: period_of_month(m, by)).sum()
-    units = counts.units.assign(period=counts.units["month"].map(lambda m: period_of_month(m, by)))
-    per = units.groupby(["code", "period"])["count"].sum()
+    if "" in counts.totals.index:
+        raise ReportError("these counts were read without dates; read them by month")
+    nodes = counts.nodes.assign(period=counts.nodes["month"].map(lambda m: period_of_month(m, by)))
+    per = nodes.groupby(["code", "period"])["units"].sum()
     rows = []
     for key in keys:
         label = tree.frame.at[key, "label"]
@@ -633,6 +599,9 @@ def read_tree(project) -> tuple[CodeTree, dict[int, str]]:
     version = project.codebook_version
     if version is None:
         raise ReportError(f"project {project.slug!r} has no codebook version")
+    cached = getattr(project, "_report_tree", None)
+    if cached and cached[0] == version.pk:
+        return cached[1], dict(cached[2])
     rows = list(
         Code.objects.filter(version=version).values("id", "key", "name", "parent__key", "color")
     )
@@ -649,7 +618,9 @@ def read_tree(project) -> tuple[CodeTree, dict[int, str]]:
     ids = dict(
         Code.objects.filter(version__codebook_id=version.codebook_id).values_list("id", "key")
     )
-    return tree, ids
+    # One request reads several tables of one project: read its codebook once.
+    project._report_tree = (version.pk, tree, ids)
+    return tree, dict(ids)
 
 
 @dataclass
@@ -754,67 +725,62 @@ def read_statement(project, basis: Basis, filters: Filters) -> BasisStatement:
     )
 
 
-def read_counts(project, basis: Basis, filters: Filters | None = None) -> Counts:
-    """Counts per code and month on a basis, aggregated in SQL.
+def read_counts(
+    project, basis: Basis, filters: Filters | None = None, *, monthly: bool = True
+) -> Counts:
+    """Counts per code (and month) on a basis, aggregated in SQL.
 
-    1. Applications per applied code and month (one GROUP BY).
-    2. For each depth of the tree that has codes applied below it: distinct observations
-       per ancestor and month, the applied codes mapped to their ancestor by a CASE.
-    3. Observations per month.
+    1. The filtered application rows (observation, code, month) are a queryset.
+    2. One statement joins them to a table of (code, each code at or above it) and counts,
+       per code and month, distinct observations and applications.
+    3. A second counts the observations per month.
+
+    Without ``monthly`` the month is left out (frequency needs no dates), which is cheaper.
     """
-    from django.db.models import Case, CharField, Count, Value, When
-
-    from coding.models import Code
+    from django.db import connection
+    from django.db.models import CharField, Count, F, Value
 
     filters = filters or Filters()
     tree, id_keys = read_tree(project)
     src = _source(project, basis, filters)
-    month = _month(project, src.unit_path)
-    rows = src.applications.values("code_id").annotate(month=month, count=Count("pk"))
-    applied = pd.DataFrame(list(rows), columns=["code_id", "month", "count"])
-    unknown = set(applied["code_id"]) - set(id_keys)
-    labels: dict[str, str] = {}
-    for row in Code.objects.filter(id__in=unknown).values("id", "key", "name"):
-        id_keys[row["id"]] = row["key"]
-        labels[row["key"]] = row["name"]
-    applied["code"] = applied["code_id"].map(id_keys)
-    applied = applied.groupby(["code", "month"], as_index=False)["count"].sum()
-    tree = tree.with_extra(applied["code"].unique(), labels)
-
-    keys_ids: dict[str, list[int]] = {}
-    for code_id, key in id_keys.items():
-        keys_ids.setdefault(key, []).append(code_id)
-    nodes = nodes_with_descendants_applied(applied["code"].unique(), tree)
-    ancestor_frames = []
-    for depth in sorted({int(tree.frame.at[n, "depth"]) for n in nodes}):
-        whens = []
-        mapped: list[int] = []
-        for node in (n for n in nodes if tree.frame.at[n, "depth"] == depth):
-            ids = [i for k in tree.subtree(node) for i in keys_ids.get(k, [])]
-            mapped += ids
-            whens.append(When(code_id__in=ids, then=Value(node)))
-        node_rows = (
-            src.applications.filter(code_id__in=mapped)
-            .annotate(node=Case(*whens, output_field=CharField()))
-            .values("node")
-            .annotate(month=month, count=Count(src.obs_field, distinct=True))
-        )
-        ancestor_frames.append(
-            pd.DataFrame(list(node_rows), columns=["node", "month", "count"]).rename(
-                columns={"node": "code"}
-            )
-        )
-    ancestors = (
-        pd.concat(ancestor_frames, ignore_index=True)
-        if ancestor_frames
-        else pd.DataFrame(columns=["code", "month", "count"])
+    no_month = Value("", output_field=CharField())
+    month = _month(project, src.unit_path) if monthly else no_month
+    rows_sql, rows_params = (
+        src.applications.annotate(obs_key=F(src.obs_field), month_key=month)
+        .values("obs_key", "code_id", "month_key")
+        .query.sql_with_params()
     )
-    obs_month = _month(project, src.obs_unit_path)
+    pairs = ancestor_pairs(id_keys, tree)
+    # Only placeholders and the ORM's own compiled SQL go into the statement.
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    if connection.vendor == "postgresql":
+        node_map = f"(VALUES {values}) AS m(code_id, node)"
+    else:
+        node_map = f"(SELECT column1 AS code_id, column2 AS node FROM (VALUES {values})) AS m"  # noqa: S608
+    sql = (
+        "SELECT m.node, a.month_key, COUNT(DISTINCT a.obs_key), COUNT(*) "  # noqa: S608
+        f"FROM ({rows_sql}) AS a JOIN {node_map} ON m.code_id = a.code_id "
+        "GROUP BY m.node, a.month_key"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*rows_params, *(v for pair in pairs for v in pair)])
+        nodes = pd.DataFrame(cursor.fetchall(), columns=NODE_COLUMNS)
+    unknown = [k for k in nodes["code"].unique() if k not in tree.frame.index]
+    if unknown:
+        from coding.models import Code
+
+        labels = dict(
+            Code.objects.filter(
+                version__codebook_id=project.codebook_version.codebook_id, key__in=unknown
+            ).values_list("key", "name")
+        )
+        tree = tree.with_extra(unknown, labels)
+    obs_month = _month(project, src.obs_unit_path) if monthly else no_month
     totals_rows = src.observations.values(month=obs_month).annotate(count=Count("pk"))
     totals = pd.Series(
         {r["month"]: r["count"] for r in totals_rows}, name="count", dtype="int64"
     ).sort_index()
-    return counts_from_applied(applied, ancestors, totals, tree)
+    return Counts(nodes, totals, tree)
 
 
 def read_applications(project, basis: Basis, filters: Filters | None = None) -> pd.DataFrame:
@@ -936,9 +902,51 @@ def build_report(
         codes = tree.subtree(filters.group) if filters.group else None
         table = cooccurrence(read_applications(project, basis, filters), tree, level, codes)
         return Report(kind, table, statement)
-    counts = read_counts(project, basis, filters)
+    counts = read_counts(project, basis, filters, monthly=kind == "trend")
     codes = counts.tree.subtree(filters.group) if filters.group else None
     if kind == "frequency":
         return Report(kind, frequency(counts, codes), statement)
     table = trend(counts, by, codes)
     return Report(kind, table, statement, trend_tests(table))
+
+
+# --- The tables behind the charts ---------------------------------------------------------
+
+
+def frequency_chart_table(table: pd.DataFrame, tree: CodeTree, level: str) -> pd.DataFrame:
+    """The frequency rows of one level, grouped under their parent's name, in tree order."""
+    keys = set(tree.level_keys(level))
+    rows = table[table["code"].isin(keys)].copy()
+    labels = tree.frame["label"]
+    rows.insert(0, "group", [labels[p] if p else "" for p in rows["parent"]])
+    first = {g: n for n, g in reversed(list(enumerate(rows["group"])))}
+    rows = rows.assign(_order=rows["group"].map(first)).sort_values("_order", kind="stable")
+    return rows[
+        [
+            "group",
+            "code",
+            "label",
+            "units",
+            "share_of_units",
+            "applications",
+            "share_of_applications",
+        ]
+    ].reset_index(drop=True)
+
+
+def trend_chart_table(table: pd.DataFrame, tree: CodeTree, level: str, value: str) -> pd.DataFrame:
+    """Codes of one level as rows, periods as columns, holding ``count`` or ``share``."""
+    keys = set(tree.level_keys(level))
+    return trend_wide(table[table["code"].isin(keys)], value)
+
+
+def cooccurrence_matrix(table: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Code x code as a square table (code, label, then one column per code key)."""
+    if not len(table):
+        return pd.DataFrame(columns=["code", "label"])
+    order = list(dict.fromkeys(table["code_a"]))
+    matrix = table.pivot(index="code_a", columns="code_b", values=measure).loc[order, order]
+    labels = table.drop_duplicates("code_a").set_index("code_a")["label_a"]
+    matrix.insert(0, "label", labels.loc[order])
+    matrix.columns.name = None
+    return matrix.rename_axis("code").reset_index()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export_views, trends_views
+from . import export_views, report_views, trends_views
 from . import views as agreement_views
 
 urlpatterns: list = [
@@ -23,6 +23,18 @@ urlpatterns: list = [
         "projects/<slug:slug>/exports/<str:fmt>/",
         export_views.export_download,
         name="export_download",
+    ),
+    # Reports: frequency, trends and co-occurrence, with the table behind each chart
+    path("projects/<slug:slug>/reports/", report_views.report, name="report"),
+    path(
+        "projects/<slug:slug>/reports/<slug:kind>/chart/",
+        report_views.report_chart,
+        name="report_chart",
+    ),
+    path(
+        "projects/<slug:slug>/reports/<slug:kind>/table.csv",
+        report_views.report_csv,
+        name="report_csv",
     ),
     # Forum vs Hub trends
     path("trends/", trends_views.trends_page, name="trends"),

@@ -9,10 +9,11 @@ from analysis.reports import (
     Basis,
     BasisStatement,
     CodeTree,
+    Counts,
     ReportError,
     Term,
+    ancestor_pairs,
     cooccurrence,
-    counts_from_applied,
     counts_from_long,
     frequency,
     mentions,
@@ -97,32 +98,28 @@ def test_frequency_limited_to_a_code_group_keeps_the_shares_of_the_whole():
 
 
 def test_sql_shaped_counts_give_the_same_frequency_as_the_long_table():
-    applied = pd.DataFrame(
+    # What the SQL reader returns: per code at or above each applied code, distinct
+    # observations and applications (here for the whole period, month left empty).
+    nodes = pd.DataFrame(
         [
-            ("ch.a.1", "2021-01", 2),
-            ("ch.a.2", "2021-01", 1),
-            ("ch.b.1", "2021-01", 1),
-            ("be.x", "2021-02", 1),
-            ("ch.b.1", "2021-03", 1),
-            ("be.x", "2021-03", 1),
+            ("ch", "", 3, 5),
+            ("ch.a", "", 2, 3),
+            ("ch.a.1", "", 2, 2),
+            ("ch.a.2", "", 1, 1),
+            ("ch.b", "", 2, 2),
+            ("ch.b.1", "", 2, 2),
+            ("be", "", 2, 2),
+            ("be.x", "", 2, 2),
         ],
-        columns=["code", "month", "count"],
+        columns=["code", "month", "units", "applications"],
     )
-    ancestors = pd.DataFrame(
-        [
-            ("ch", "2021-01", 2),
-            ("ch", "2021-03", 1),
-            ("be", "2021-02", 1),
-            ("be", "2021-03", 1),
-            ("ch.a", "2021-01", 2),
-            ("ch.b", "2021-01", 1),
-            ("ch.b", "2021-03", 1),
-        ],
-        columns=["code", "month", "count"],
-    )
-    totals = pd.Series({"2021-01": 2, "2021-02": 1, "2021-03": 2})
-    from_sql = frequency(counts_from_applied(applied, ancestors, totals, TREE))
+    from_sql = frequency(Counts(nodes, pd.Series({"": 5}), TREE))
     pd.testing.assert_frame_equal(from_sql, frequency(_counts()))
+
+
+def test_every_code_id_maps_to_itself_and_each_code_above_it():
+    pairs = ancestor_pairs({11: "ch.a.1", 12: "be", 13: "gone"}, TREE)
+    assert pairs == [(11, "ch.a.1"), (11, "ch.a"), (11, "ch"), (12, "be"), (13, "gone")]
 
 
 def test_monthly_trend_gives_raw_counts_and_shares_of_the_units_in_each_month():

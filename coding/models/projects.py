@@ -52,6 +52,10 @@ class Project(models.Model):
     )
     seed = models.BigIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    reports_visible_to_annotators = models.BooleanField(
+        default=False,
+        help_text="Annotators may read the reports (only once every unit has a gold label).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
