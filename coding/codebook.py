@@ -648,7 +648,11 @@ def codes_in_version(
     versions = {v.pk: v for v in CodebookVersion.objects.filter(pk__in=by_version)}
     out: dict[int, list[Code]] = {}
     for version_id, members in by_version.items():
-        mapping = map_keys(versions[version_id], target_version)
+        try:
+            mapping = map_keys(versions[version_id], target_version)
+        except CodebookError:
+            # Another codebook, or a version the target does not descend from: no reading.
+            mapping = {}
         for code in members:
             out[code.pk] = [targets[k] for k in sorted(mapping.get(code.key, ())) if k in targets]
     return out

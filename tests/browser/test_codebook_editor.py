@@ -48,9 +48,11 @@ def test_admin_renames_and_merges_and_the_pinned_project_reads_old_codes_until_u
     page.get_by_role("textbox", name="Rename").fill("Answers")
     page.get_by_role("button", name="Rename").click()
     expect(page.get_by_role("status")).to_contain_text("Saved as version 2")
+    expect(page.get_by_role("status")).to_be_focused()  # read out, keyboard stays in place
 
     page.get_by_role("link", name="Setup").click()
     expect(page.locator("#code-panel h2").first).to_have_text("Setup")
+    expect(page.locator(".tree a.selected")).to_be_focused()
     page.get_by_role("combobox", name="Merge into").select_option(label="Problems > Install")
     page.get_by_role("button", name="Merge").click()
     expect(page.get_by_role("status")).to_contain_text("Saved as version 3: Merged 'Setup'")
