@@ -75,9 +75,8 @@ def export_download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
         )
     if fmt not in ROW_SOURCES:
         return render(request, "404.html", status=404)
-    lines = csv_lines(
-        ROW_SOURCES[fmt](project, options), options, excel=request.GET.get("excel") == "1"
-    )
+    excel = request.GET.get("excel") == "1"
+    lines = csv_lines(ROW_SOURCES[fmt](project, options), options, excel=excel)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{fmt}.csv"'
     return response

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -35,8 +36,9 @@ from coding.models import (
     Unit,
 )
 
-CHUNK = 1000
+CHUNK = 5000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = frozenset("=+-@\t\r")
 NOT_RELEVANT_CODE = "__not_relevant__"
 
 LONG_COLUMNS = [
@@ -151,72 +153,101 @@ def _codings_in_chunks(project: Project, options: ExportOptions) -> Iterator[lis
         yield chunk
 
 
+def _submitted(project: Project, options: ExportOptions):
+    codings = Coding.objects.filter(unit__project=project, status=Coding.Status.SUBMITTED)
+    if options.gold_only:
+        codings = codings.filter(unit__gold__isnull=False, unit__gold__is_open=False)
+    return codings
+
+
 def long_rows(project: Project, options: ExportOptions) -> Iterator[list]:
     """One row per (unit, coder, code); a coding without codes gives one empty-code row.
 
     "Not relevant" is written as the code ``__not_relevant__``, since agreement treats
-    it as a code of its own.
+    it as a code of its own. Three queries stream codings, their code applications and
+    their quotes, all ordered by coding, and are merged here: memory stays flat.
     """
     yield list(LONG_COLUMNS)
-    paths: dict[int, tuple[str, str]] = {}
-    loaded: set[int] = set()
-    for chunk in _codings_in_chunks(project, options):
-        units = _unit_rows(project, (c["unit_id"] for c in chunk))
-        missing = {c["codebook_version_id"] for c in chunk} - loaded
-        if missing:
-            paths.update(code_paths(missing))
-            loaded |= missing
-        applications: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for app_id, coding_id, code_id in CodeApplication.objects.filter(
-            coding_id__in=[c["id"] for c in chunk]
-        ).values_list("id", "coding_id", "code_id"):
-            applications[coding_id].append((app_id, code_id))
-        quotes: dict[int, list[dict]] = defaultdict(list)
-        app_ids = [a for apps in applications.values() for a, _ in apps]
-        for q in (
-            Quote.objects.filter(application_id__in=app_ids)
-            .order_by("application_id", "post_id", "start")
-            .values("application_id", "start", "end", "text", post_external=F("post__external_id"))
-        ):
-            entry = {"post_id": q["post_external"], "start": q["start"], "end": q["end"]}
-            if not options.no_text:
-                entry["text"] = q["text"]
-            quotes[q["application_id"]].append(entry)
-        for coding in chunk:
-            unit = units[coding["unit_id"]]
-            common = {
-                "unit": coding["unit_id"],
-                "coder": options.name("coder", coding["coder_name"], project),
-                "source": unit["source_name"],
-                "thread_id": unit["thread_external_id"],
-                "post_id": unit["post_external_id"] if unit["post_id"] else "",
-                "thread_url": unit["thread_url"],
-                "category": unit["category"],
-                "created_at": _iso(unit["post_created_at"] or unit["thread_created_at"]),
-                "codebook_version": coding["version_number"],
-                "round": unit["round_name"],
-                "not_relevant": int(coding["not_relevant"]),
-                "unsure": int(coding["unsure"]),
-                "memo": "" if options.no_text else coding["memo"],
-                "coded_at": _iso(coding["submitted_at"] or coding["updated_at"]),
-            }
-            codes = sorted(
-                ((paths[code_id], app_id) for app_id, code_id in applications[coding["id"]]),
-                key=lambda item: item[0][1],
-            )
-            entries = [(key, path, quotes.get(app_id, [])) for (key, path), app_id in codes]
-            if coding["not_relevant"]:
-                entries.insert(0, (NOT_RELEVANT_CODE, "Not relevant", []))
-            if not entries:
-                entries = [("", "", [])]
-            for key, path, quote_list in entries:
-                row = {
-                    **common,
-                    "code": key,
-                    "code_path": path,
-                    "quotes": json.dumps(quote_list, ensure_ascii=False) if quote_list else "",
-                }
-                yield [row[c] for c in LONG_COLUMNS]
+    codings = _submitted(project, options)
+    versions = codings.order_by().values_list("codebook_version_id", flat=True).distinct()
+    paths = code_paths(set(versions))
+    coding_rows = (
+        codings.order_by("pk")
+        .values_list(
+            "pk",
+            "unit_id",
+            "coder__username",
+            "not_relevant",
+            "unsure",
+            "memo",
+            "submitted_at",
+            "updated_at",
+            "codebook_version__number",
+            "unit__thread__source__name",
+            "unit__thread__external_id",
+            "unit__post_id",
+            "unit__post__external_id",
+            "unit__thread__url",
+            "unit__thread__category",
+            "unit__post__created_at",
+            "unit__thread__created_at",
+            "unit__round__name",
+        )
+        .iterator(chunk_size=CHUNK)
+    )
+    app_rows = (
+        CodeApplication.objects.filter(coding__in=codings)
+        .order_by("coding_id", "pk")
+        .values_list("coding_id", "pk", "code_id")
+        .iterator(chunk_size=CHUNK)
+    )
+    quote_rows = (
+        Quote.objects.filter(application__coding__in=codings)
+        .order_by("application__coding_id", "application_id", "post_id", "start")
+        .values_list(
+            "application__coding_id", "application_id", "post__external_id", "start", "end", "text"
+        )
+        .iterator(chunk_size=CHUNK)
+    )
+    next_app = next(app_rows, None)
+    next_quote = next(quote_rows, None)
+    for (
+        coding_id, unit_id, coder_name, not_relevant, unsure, memo, submitted_at, updated_at,
+        version_number, source, thread_id, post_pk, post_id, url, category, post_created,
+        thread_created, round_name,
+    ) in coding_rows:  # fmt: skip
+        apps = []
+        while next_app is not None and next_app[0] <= coding_id:
+            if next_app[0] == coding_id:
+                apps.append((next_app[1], next_app[2]))
+            next_app = next(app_rows, None)
+        quotes: dict[int, list[dict]] = {}
+        while next_quote is not None and next_quote[0] <= coding_id:
+            if next_quote[0] == coding_id:
+                _, app_id, post_external, start, end, text = next_quote
+                entry = {"post_id": post_external, "start": start, "end": end}
+                if not options.no_text:
+                    entry["text"] = text
+                quotes.setdefault(app_id, []).append(entry)
+            next_quote = next(quote_rows, None)
+        head = [unit_id, options.name("coder", coder_name, project)]
+        cells = [
+            source, thread_id, post_id if post_pk else "", url, category,
+            _iso(post_created or thread_created),
+        ]  # fmt: skip
+        tail = [version_number, round_name, int(not_relevant), int(unsure)]
+        end = ["" if options.no_text else memo, _iso(submitted_at or updated_at)]
+        entries = sorted(
+            ((paths[code_id], quotes.get(app_id)) for app_id, code_id in apps),
+            key=lambda item: item[0][1],
+        )
+        if not_relevant:
+            entries.insert(0, ((NOT_RELEVANT_CODE, "Not relevant"), None))
+        if not entries:
+            entries = [(("", ""), None)]
+        for (key, path), quote_list in entries:
+            quoted = json.dumps(quote_list, ensure_ascii=False) if quote_list else ""
+            yield [*head, key, *cells, path, *tail, quoted, *end]
 
 
 def wide_rows(project: Project, options: ExportOptions) -> Iterator[list]:
@@ -410,25 +441,32 @@ ROW_SOURCES = {
 }
 
 
-class _Line:
-    """A file-like object for csv.writer that hands back each written line."""
+def csv_lines(
+    rows: Iterable[list], options: ExportOptions, excel: bool = False, block: int = 1 << 16
+) -> Iterator[str]:
+    """Encode rows as CSV, yielded in blocks of about ``block`` characters (whole lines).
 
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_lines(rows: Iterable[list], options: ExportOptions, excel: bool = False) -> Iterator[str]:
-    """Encode rows as CSV lines; free-text cells are guarded unless options.guard is off."""
-    # CRLF line ends (RFC 4180) also make the writer quote any cell holding a lone CR.
-    writer = csv.writer(_Line(), lineterminator="\r\n")
+    Free-text cells are guarded unless options.guard is off. CRLF line ends (RFC 4180)
+    also make the writer quote any cell holding a lone CR.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
     iterator = iter(rows)
     header = next(iterator)
-    text_positions = [i for i, name in enumerate(header) if name in TEXT_COLUMNS]
-    yield ("\ufeff" if excel else "") + writer.writerow(header)
+    positions = [i for i, name in enumerate(header) if name in TEXT_COLUMNS]
+    if excel:
+        buffer.write("\ufeff")
+    writer.writerow(header)
     for row in iterator:
         if options.guard:
-            row = list(row)
-            for i in text_positions:
-                if isinstance(row[i], str):
-                    row[i] = guard_cell(row[i])
-        yield writer.writerow(row)
+            for i in positions:
+                cell = row[i]
+                if cell and isinstance(cell, str) and cell[0] in FORMULA_START:
+                    row[i] = "'" + cell
+        writer.writerow(row)
+        if buffer.tell() >= block:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()

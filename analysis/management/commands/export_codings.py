@@ -65,18 +65,23 @@ class Command(BaseCommand):
                 raise CommandError("--format qdpx needs --output PATH")
             self.stdout.write(write_qdpx(found, output, options))
             return
-        rows = ROW_SOURCES[format](found, options)
+        counted = [0]
+
+        def counting(rows):
+            for row in rows:
+                counted[0] += 1
+                yield row
+
+        rows = counting(ROW_SOURCES[format](found, options))
         lines = csv_lines(rows, options, excel=opts["excel"])
         if output is None:
             for line in lines:
                 sys.stdout.write(line)
             return
         tmp = output.with_name(f".{output.name}.partial")
-        count = -1
         try:
             with tmp.open("w", encoding="utf-8", newline="") as handle:
-                for count, line in enumerate(lines):  # noqa: B007
-                    handle.write(line)
+                handle.writelines(lines)
             tmp.replace(output)
         finally:
             tmp.unlink(missing_ok=True)
@@ -85,4 +90,4 @@ class Command(BaseCommand):
             with key.open("w", encoding="utf-8", newline="") as handle:
                 handle.writelines(csv_lines(options.key_rows(), ExportOptions(guard=False)))
             key.chmod(0o600)
-        self.stdout.write(f"{format}: {max(count, 0)} rows -> {output}")
+        self.stdout.write(f"{format}: {counted[0] - 1} rows -> {output}")
