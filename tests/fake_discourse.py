@@ -547,3 +547,31 @@ def make_forum(
             accepted_post=2 if size > 1 and rng.random() < 0.3 else None,
         )
     return forum
+
+
+def main() -> None:
+    """Serve a generated forum until interrupted (for benchmarks and trying the importer)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--topics", type=int, default=1000)
+    parser.add_argument("--posts", type=int, default=12000)
+    parser.add_argument("--long-topics", type=int, default=20)
+    parser.add_argument("--long-size", type=int, default=130)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    forum = make_forum(
+        args.topics, args.posts, seed=args.seed, long_topics=args.long_topics,
+        long_size=args.long_size,
+    )  # fmt: skip
+    server = FakeDiscourse(forum)
+    print(server.url, flush=True)
+    try:
+        server._server.serve_forever(poll_interval=0.05)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,9 +24,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import queue
 import random
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -39,12 +41,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import ForumSource, ImportRun, Thread
-from .store import ImportCounts, PostRecord, ThreadRecord, store_thread
+from .store import ImportCounts, PostRecord, ThreadRecord, store_threads
 
 USER_AGENT = "forum-coding/0.1 (qualitative research importer; +https://github.com/forum-coding)"
 DEFAULT_RATE = 1.0
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 CHUNK_SIZE = 20
+BATCH_TOPICS = 20
 STALE_AFTER = timedelta(seconds=120)
 HEARTBEAT_EVERY = 5.0
 SKIPPED_POST_TYPES = {3, 4}  # small actions ("closed", "split") and whispers
@@ -674,9 +677,62 @@ class Progress:
 
 @dataclass
 class Timings:
-    fetch: float = 0.0
+    listing: float = 0.0  # topic list pages and the comparison with stored topics
+    fetch_wait: float = 0.0  # the writer waiting for the prefetch thread
     parse: float = 0.0
     store: float = 0.0
+
+
+class _Prefetcher(threading.Thread):
+    """Fetches topics ahead of the writer, in order, so the network and the database overlap.
+
+    It never touches the database: results (or the error that stopped it) go into a
+    bounded queue, and rate-limit waits are published for the writer to show.
+    """
+
+    def __init__(self, client: DiscourseClient, items: list[dict], depth: int = 32) -> None:
+        super().__init__(daemon=True, name="discourse-prefetch")
+        self.client = client
+        self.items = items
+        self.results: queue.Queue = queue.Queue(maxsize=depth)
+        self.stopped = threading.Event()
+        self.busy = 0.0
+        self.wait_reason = ""
+        self.waiting_until = 0.0
+
+    def run(self) -> None:
+        for item in self.items:
+            started = time.perf_counter()
+            result: object
+            try:
+                result = self.client.topic(int(item["id"]))
+            except NotFound:
+                result = None
+            except Cancelled:
+                return
+            except Exception as exc:  # handed to the writer, which raises it in order
+                result = exc
+            self.busy += time.perf_counter() - started
+            while not self.stopped.is_set():
+                try:
+                    self.results.put((item, result), timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if self.stopped.is_set() or isinstance(result, Exception):
+                return
+
+    def sleep(self, seconds: float, reason: str) -> None:
+        shown = reason != "rate" or seconds >= 2
+        end = time.monotonic() + seconds
+        if shown:
+            self.wait_reason, self.waiting_until = reason, end
+        try:
+            while (left := end - time.monotonic()) > 0:
+                if self.stopped.wait(min(left, 0.2)):
+                    raise Cancelled
+        finally:
+            self.wait_reason, self.waiting_until = "", 0.0
 
 
 class DiscourseImport:
@@ -707,6 +763,7 @@ class DiscourseImport:
         self.counts = ImportCounts()
         self.progress = Progress()
         self.timings = Timings()
+        self.fetcher: _Prefetcher | None = None
         self.cursor = run.params.get("cursor")
         self._category_names: dict[int, str] | None = None
         self._categories: list[dict] | None = None
@@ -858,13 +915,14 @@ class DiscourseImport:
         """Import everything the options ask for; the run's final state says how it ended."""
         try:
             self._set_state(ImportRun.State.FETCHING)
+            started = time.perf_counter()
             items = self.list_topics()
             todo = self.needs_fetch(items)
+            self.timings.listing = time.perf_counter() - started
             self.progress.topics_total = len(todo)
             ImportRun.objects.filter(pk=self.run.pk).update(topics_total=len(todo))
             self.on_progress(self.progress)
-            for item in todo:
-                self._import_topic(item)
+            self._write_topics(todo)
         except Cancelled:
             self._finish(ImportRun.State.CANCELLED, "Cancelled.")
         except DiscourseError as exc:
@@ -883,50 +941,121 @@ class DiscourseImport:
             self.client.close()
         return self.counts
 
-    def _import_topic(self, item: dict) -> None:
-        if ImportRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
-            raise Cancelled
-        topic_id = int(item["id"])
-        fetch_before = self.client.stats.fetch_seconds + self.client.stats.decode_seconds
-        try:
-            topic_json, extra = self.client.topic(topic_id)
-        except NotFound:
-            self.run.params["skipped_topics"] = (self.run.params.get("skipped_topics") or 0) + 1
-            self._advance(topic_id, ImportCounts())
+    def _write_topics(self, todo: list[dict]) -> None:
+        """Store the fetched topics in order; a prefetch thread keeps the network busy.
+
+        Topics already fetched are written together (up to ``BATCH_TOPICS``, one
+        transaction with the run's progress and cursor); while fetching is the slower
+        part (a rate limit), each topic is written as soon as it arrives.
+        """
+        if not todo:
             return
-        fetched = self.client.stats.fetch_seconds + self.client.stats.decode_seconds
-        self.timings.fetch += fetched - fetch_before
-        parse_started = time.perf_counter()
-        names = self.category_names()
+        self.category_names()
+        fetcher = _Prefetcher(self.client, todo)
+        self.fetcher = fetcher
+        self.client.sleep = fetcher.sleep
+        fetcher.start()
         try:
-            record = parse_topic(topic_json, extra, names)
+            left = len(todo)
+            while left:
+                if ImportRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+                    raise Cancelled
+                batch = [self._next_fetched(fetcher)]
+                while len(batch) < min(BATCH_TOPICS, left):
+                    try:
+                        batch.append(fetcher.results.get_nowait())
+                    except queue.Empty:
+                        break
+                left -= len(batch)
+                self._store_batch(batch)
+        finally:
+            fetcher.stopped.set()
+            fetcher.join(timeout=1)
+            self.client.sleep = self._sleep
+
+    def _next_fetched(self, fetcher: _Prefetcher) -> tuple[dict, object]:
+        """The next fetched topic; while waiting, show rate-limit waits and keep the heartbeat."""
+        started = time.perf_counter()
+        try:
+            while True:
+                try:
+                    result = fetcher.results.get(timeout=0.25)
+                except queue.Empty:
+                    pass
+                else:
+                    if self.progress.state == ImportRun.State.WAITING:
+                        self._set_state(ImportRun.State.FETCHING)
+                    return result
+                waiting = fetcher.waiting_until - time.monotonic() if fetcher.wait_reason else 0
+                if waiting > 0 and self.progress.state != ImportRun.State.WAITING:
+                    self._set_state(
+                        ImportRun.State.WAITING, waiting=waiting, reason=fetcher.wait_reason
+                    )
+                elif waiting <= 0 and self.progress.state == ImportRun.State.WAITING:
+                    self._set_state(ImportRun.State.FETCHING)
+                elif waiting > 0:
+                    self.progress.waiting = waiting
+                    self.on_progress(self.progress)
+                self._beat_if_due()
+                if not fetcher.is_alive() and fetcher.results.empty():
+                    raise DiscourseError("fetching stopped unexpectedly")
+        finally:
+            self.timings.fetch_wait += time.perf_counter() - started
+
+    def _parse(self, item: dict, fetched: tuple[dict, list[dict]]) -> ThreadRecord:
+        started = time.perf_counter()
+        topic_json, extra = fetched
+        try:
+            record = parse_topic(topic_json, extra, self.category_names())
         except ValueError as exc:
-            raise DiscourseError(f"/t/{topic_id}.json: {exc}") from None
+            raise DiscourseError(f"/t/{item['id']}.json: {exc}") from None
+        # The list's activity marks are stored as they are, so a re-run can compare them.
         bumped, last_posted = _list_marks(item)
         record.bumped_at = bumped or record.bumped_at
         record.last_posted_at = last_posted or record.last_posted_at
-        self.timings.parse += time.perf_counter() - parse_started
-        store_started = time.perf_counter()
-        with transaction.atomic():
-            counts = store_thread(self.source, record)
-            self._advance(topic_id, counts, posts=len(record.posts))
-        self.timings.store += time.perf_counter() - store_started
+        self.timings.parse += time.perf_counter() - started
+        return record
 
-    def _advance(self, topic_id: int, counts: ImportCounts, posts: int = 0) -> None:
-        """Progress, counts and the resume cursor, written with the topic itself."""
-        self.counts += counts
-        self.cursor = max(self.cursor or 0, topic_id)
-        self.run.params["cursor"] = self.cursor
-        self.progress.topics_done += 1
-        self.progress.posts += posts
-        self._last_beat = time.monotonic()
-        ImportRun.objects.filter(pk=self.run.pk).update(
-            params=self.run.params,
-            topics_done=self.progress.topics_done,
-            **asdict(self.counts),
-            **self._run_fields(),
-        )
-        self.on_progress(self.progress)
+    def _store_batch(self, batch: list[tuple[dict, object]]) -> None:
+        """Write fetched topics, with progress and cursor, in one transaction.
+
+        A fetch error is raised after the topics fetched before it are written.
+        """
+        ready: list[tuple[dict, ThreadRecord | None]] = []
+        error: BaseException | None = None
+        for item, result in batch:
+            if isinstance(result, BaseException):
+                error = result
+                break
+            try:
+                ready.append((item, None if result is None else self._parse(item, result)))
+            except DiscourseError as exc:
+                error = exc
+                break
+        if ready:
+            started = time.perf_counter()
+            with transaction.atomic():
+                records = [record for _item, record in ready if record is not None]
+                self.counts += store_threads(self.source, records)
+                gone = len(ready) - len(records)  # gone from the forum since it was listed
+                if gone:
+                    skipped = (self.run.params.get("skipped_topics") or 0) + gone
+                    self.run.params["skipped_topics"] = skipped
+                self.progress.posts += sum(len(record.posts) for record in records)
+                self.progress.topics_done += len(ready)
+                self.cursor = max([self.cursor or 0, *(int(item["id"]) for item, _ in ready)])
+                self.run.params["cursor"] = self.cursor
+                self._last_beat = time.monotonic()
+                ImportRun.objects.filter(pk=self.run.pk).update(
+                    params=self.run.params,
+                    topics_done=self.progress.topics_done,
+                    **asdict(self.counts),
+                    **self._run_fields(),
+                )
+            self.timings.store += time.perf_counter() - started
+            self.on_progress(self.progress)
+        if error is not None:
+            raise error
 
     def _finish(self, state: str, message: str) -> None:
         self.progress.state = state

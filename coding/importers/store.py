@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ..models import ForumSource, Post, Tag, Thread
 from .html import clean_line, content_hash, html_to_text, sanitize_html
@@ -198,3 +198,64 @@ def store_thread(source: ForumSource, record: ThreadRecord) -> ImportCounts:
         counts.posts_new = len(new_posts)
         counts.posts_updated = len(changed_posts)
     return counts
+
+
+def store_threads(source: ForumSource, records: list[ThreadRecord]) -> ImportCounts:
+    """Several threads in one transaction: the same result as ``store_thread`` on each.
+
+    Threads not stored yet (most of a first import) are created with bulk inserts; known
+    threads, and every thread if the bulk insert meets a concurrent writer, go through
+    ``store_thread`` so edits and deletions are handled in one place.
+    """
+    counts = ImportCounts()
+    with transaction.atomic():
+        ids = {r.external_id for r in records}
+        known = set(
+            Thread.objects.filter(source=source, external_id__in=ids).values_list(
+                "external_id", flat=True
+            )
+        )
+        fresh: dict[int, ThreadRecord] = {}
+        later: list[ThreadRecord] = []
+        for record in records:
+            if record.external_id in known or record.external_id in fresh:
+                later.append(record)
+            else:
+                fresh[record.external_id] = record
+        if fresh:
+            try:
+                with transaction.atomic():
+                    counts += _create_threads(source, list(fresh.values()))
+            except IntegrityError:
+                later = records
+        for record in later:
+            counts += store_thread(source, record)
+    return counts
+
+
+def _create_threads(source: ForumSource, records: list[ThreadRecord]) -> ImportCounts:
+    tag_ids = dict(zip(*_tag_map(r.tags for r in records), strict=True))
+    threads = Thread.objects.bulk_create(
+        [
+            Thread(source=source, external_id=r.external_id, **_thread_values(source, r))
+            for r in records
+        ]
+    )
+    links, posts = [], []
+    for thread, record in zip(threads, records, strict=True):
+        names = {clean_line(n)[:200] for n in record.tags if clean_line(n)}
+        links += [Thread.tags.through(thread_id=thread.pk, tag_id=tag_ids[name]) for name in names]
+        prepared = {p.external_id: prepare_post(p) for p in record.posts}
+        posts += [Post(thread=thread, external_id=i, **data) for i, data in prepared.items()]
+    Thread.tags.through.objects.bulk_create(links)
+    Post.objects.bulk_create(posts)
+    return ImportCounts(threads_new=len(threads), posts_new=len(posts))
+
+
+def _tag_map(tag_lists) -> tuple[list[str], list[int]]:
+    wanted = sorted({clean_line(n)[:200] for tags in tag_lists for n in tags if clean_line(n)})
+    if not wanted:
+        return [], []
+    _tag_ids(wanted)
+    found = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
+    return list(found), list(found.values())
