@@ -20,14 +20,17 @@ figures come out of the page, its CSV downloads and the command.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncMonth, TruncYear
 from scipy import stats
 
@@ -151,7 +154,12 @@ def _trie_regex(node: dict) -> str:
 
 
 def current_matcher() -> Matcher:
-    types = HubModel.objects.exclude(model_type="").values_list("model_type", flat=True).distinct()
+    types = (
+        HubModel.objects.exclude(model_type="")
+        .order_by()
+        .values_list("model_type", flat=True)
+        .distinct()
+    )
     rules = ModelTypeRule.objects.values_list("name", "action", "maps_to")
     return build_matcher(list(types), list(rules))
 
@@ -205,12 +213,38 @@ def count_mentions(
 
 
 def forum_mentions_table(matcher: Matcher | None = None) -> CountTable:
-    """Forum threads mentioning each model type, per month of the thread's creation."""
+    """Forum threads mentioning each model type, per month of the thread's creation.
+
+    Reading every post is the heavy step of the trends page and its charts, so the result
+    is cached under a key that changes with the corpus (threads and posts added or
+    refreshed) and with the names counted (reviewers' rules, Hub model types). A post
+    edited in place without its thread changing shows after ``MENTIONS_CACHE_SECONDS``.
+    """
     matcher = matcher or current_matcher()
-    threads = Thread.objects.values_list("id", "title", "created_at").iterator(chunk_size=2000)
-    posts = Post.objects.values_list("thread_id", "plain_text").iterator(chunk_size=2000)
-    counts, months = count_mentions(threads, posts, matcher)
-    return _table("forum mentions", counts, months)
+    key = _mentions_key(matcher)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    # No ORDER BY: the models' default orderings would sort (and join) every row.
+    threads = Thread.objects.order_by().values_list("id", "title", "created_at")
+    posts = Post.objects.order_by().values_list("thread_id", "plain_text")
+    counts, months = count_mentions(
+        threads.iterator(chunk_size=2000), posts.iterator(chunk_size=2000), matcher
+    )
+    table = _table("forum mentions", counts, months)
+    cache.set(key, table, MENTIONS_CACHE_SECONDS)
+    return table
+
+
+MENTIONS_CACHE_SECONDS = 600
+
+
+def _mentions_key(matcher: Matcher) -> str:
+    threads = Thread.objects.aggregate(n=Count("id"), last=Max("refreshed_at"), top=Max("id"))
+    posts = Post.objects.aggregate(n=Count("id"), top=Max("id"))
+    names = hashlib.sha256(json.dumps(sorted(matcher.names.items())).encode()).hexdigest()
+    corpus = f"{threads['n']}:{threads['top']}:{threads['last']}:{posts['n']}:{posts['top']}"
+    return f"trends:mentions:{hashlib.sha256(corpus.encode()).hexdigest()[:32]}:{names[:32]}"
 
 
 def hub_created_table() -> CountTable:
@@ -401,12 +435,12 @@ def review_rows() -> list[ReviewRow]:
     matcher = current_matcher()
     candidates = sorted(AMBIGUOUS | set(rules))
     probe = Matcher({n: n for n in candidates}, {}, _pattern(candidates))
-    threads = list(Thread.objects.values_list("id", "title", "created_at"))
+    threads = list(Thread.objects.order_by().values_list("id", "title", "created_at"))
     found: dict[int, set[str]] = defaultdict(set)
     for thread_id, title, _created in threads:
         found[thread_id] |= probe.types_in(title)
-    for thread_id, text in Post.objects.values_list("thread_id", "plain_text").iterator(
-        chunk_size=2000
+    for thread_id, text in (
+        Post.objects.order_by().values_list("thread_id", "plain_text").iterator(chunk_size=2000)
     ):
         found[thread_id] |= probe.types_in(text)
     titles = {thread_id: title for thread_id, title, _created in threads}

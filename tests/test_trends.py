@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.core.cache import cache
 
 from analysis import trends
 from coding.models import HubModel, ModelTypeRule
@@ -14,9 +15,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
+def _fast_password_hashing_and_a_cold_cache(settings):
     """The role fixture makes five accounts; a cheap hasher keeps these tests quick."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
 
 
 def _when(month: str, day: int = 10) -> datetime:
@@ -233,8 +235,22 @@ def test_the_trends_page_runs_a_fixed_number_of_queries(client, users, django_as
     _hub("t5", "2021-02", 30)
     for number in range(20, 40):
         make_thread("More about t5", external_id=number, created_at=_when("2021-02"))
-    with django_assert_num_queries(11):
+    # The mention counts are computed and stored in the (database) cache: five queries.
+    with django_assert_num_queries(19):
         client.get("/trends/")
+    # Unchanged data: the mention counts come from the cache, no post is read again.
+    with django_assert_num_queries(12):
+        response = client.get("/trends/")
+    assert "t5" in response.content.decode()
+
+
+def test_cached_mentions_follow_new_threads_and_new_rules_at_once():
+    _forum()
+    assert trends.forum_mentions_table().counts["opt"] == {"2021-03": 1}
+    make_thread("OPT again", external_id=99, posts=["<p>opt-350m</p>"], created_at=_when("2021-03"))
+    assert trends.forum_mentions_table().counts["opt"] == {"2021-03": 2}
+    ModelTypeRule.objects.create(name="opt", action=ModelTypeRule.Action.EXCLUDE)
+    assert "opt" not in trends.forum_mentions_table().counts
 
 
 def test_only_staff_may_open_the_review_screen(client, users):
@@ -291,3 +307,18 @@ def test_staff_import_a_hub_dump_from_the_page(client, users):
     assert HubModel.objects.count() == 1
     client.force_login(make_user("plain"))
     assert client.post("/trends/import/", {"file": good}).status_code == 403
+
+
+def test_the_review_screen_runs_a_fixed_number_of_queries(client, users, django_assert_num_queries):
+    _forum()
+    client.force_login(users["staff"])
+    client.get("/trends/review/")
+    for number in range(20, 30):
+        make_thread("Is OPT any good?", external_id=number, created_at=_when("2021-02"))
+        ModelTypeRule.objects.create(name=f"name{number}", action=ModelTypeRule.Action.EXCLUDE)
+    with django_assert_num_queries(9):
+        response = client.get("/trends/review/")
+    body = response.content.decode()
+    # Three examples per name, oldest first: the first forum thread, then two of the new ones.
+    assert body.count("Is OPT any good?") == 2
+    assert "Chat models" in body
