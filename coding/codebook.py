@@ -399,15 +399,29 @@ def _descendants(nodes: list[Node], key: str) -> set[str]:
     return out
 
 
+def _leaf_becomes_parent(nodes: list[Node], parent: str | None) -> tuple[list[Node], str]:
+    """A codable leaf that gets its first subcode stops being codable (the default rule;
+    an admin may allow it again). Returns the nodes and a note for the summary."""
+    if parent is None:
+        return nodes, ""
+    target = _find(nodes, parent)
+    if not target.codable or any(n.parent == parent for n in nodes):
+        return nodes, ""
+    out = [replace(n, codable=False) if n.key == parent else n for n in nodes]
+    return out, f"; {target.name!r} is no longer codable itself"
+
+
 def op_add(nodes: list[Node], *, parent: str | None, name: str, key: str = "", **fields) -> Edit:
+    parent = parent or None
     if parent:
         _find(nodes, parent)
     key = key.strip() or derive_key(parent, name, (n.key for n in nodes))
-    new = Node(key=key, name=name.strip(), parent=parent or None, **fields)
+    new = Node(key=key, name=name.strip(), parent=parent, **fields)
+    nodes, note = _leaf_becomes_parent(nodes, parent)
     return Edit(
         nodes=[*nodes, new],
-        summary=f"Added {new.name!r}",
-        change={"op": "add", "key": key, "name": new.name, "parent": parent or None},
+        summary=f"Added {new.name!r}{note}",
+        change={"op": "add", "key": key, "name": new.name, "parent": parent},
     )
 
 
@@ -454,10 +468,11 @@ def op_move(nodes: list[Node], *, key: str, parent: str | None) -> Edit:
     if parent == node.parent:
         raise CodebookError(f"{node.name!r} is already there")
     # Moved codes go last among their new siblings.
-    out = [n for n in nodes if n.key != key] + [replace(node, parent=parent)]
+    out, note = _leaf_becomes_parent([n for n in nodes if n.key != key], parent)
+    out.append(replace(node, parent=parent))
     return Edit(
         nodes=out,
-        summary=f"Moved {node.name!r} to {where}",
+        summary=f"Moved {node.name!r} to {where}{note}",
         change={"op": "move", "key": key, "from": node.parent, "to": parent},
         mappings=[(key, key, CodeMapping.Kind.MOVE)],
     )

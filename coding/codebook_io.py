@@ -109,7 +109,12 @@ def _examples_from_cell(cell: str, where: str) -> list[dict]:
 
 
 def _examples_to_cell(examples: list[dict]) -> str:
-    if any(e.get("post_id") for e in examples):
+    """One example per line; JSON when lines could not carry them back unchanged."""
+    texts = [e.get("text", "") for e in examples]
+    if any(
+        set(e) - {"text"} or "\n" in t or "\r" in t or t != t.strip() or not t
+        for e, t in zip(examples, texts, strict=True)
+    ) or (texts and texts[0].startswith("[")):
         return json.dumps(examples, ensure_ascii=False)
     return "\n".join(e.get("text", "") for e in examples)
 

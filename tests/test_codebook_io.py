@@ -340,3 +340,25 @@ def test_load_default_pins_the_demo_project_only_when_it_has_no_codebook():
     demo.refresh_from_db()
     assert "pinned" not in out
     assert demo.codebook_version == version
+
+
+@pytest.mark.django_db
+def test_csv_round_trip_keeps_examples_with_line_breaks_brackets_and_post_links(tmp_path):
+    path = tmp_path / "book.csv"
+    path.write_text("key,name\na,A\nb,B\nc,C\n")
+    run("load_codebook", str(path))
+    codebook = Codebook.objects.get(name="book")
+    tricky = {
+        "a": [{"text": "two\nlines"}, {"text": "plain"}],
+        "b": [{"text": "[not json] but looks like it"}],
+        "c": [{"text": "linked", "post_id": 42}, {"text": "plain one"}],
+    }
+    for number, (key, examples) in enumerate(tricky.items(), start=1):
+        apply_edit(codebook, "edit", base=number, key=key, examples=examples)
+    out = tmp_path / "out.csv"
+    run("export_codebook", str(out), "--codebook", "book")
+
+    run("load_codebook", str(out), "--name", "copy")
+
+    copy = Codebook.objects.get(name="copy").latest_version()
+    assert {n.key: n.examples for n in nodes_of(copy)} == tricky

@@ -147,11 +147,13 @@ def test_a_project_admin_edits_the_codebook_their_project_uses_and_staff_edit_an
 
 @pytest.mark.django_db
 def test_the_editor_merges_splits_moves_and_deactivates_through_htmx_fragments(
-    client, users, setting
+    client, users, setting, django_assert_num_queries
 ):
     codebook, _ = setting
     login(client, users["staff"])
     url = reverse("codebook_editor", args=[codebook.pk])
+    with django_assert_num_queries(5):
+        client.get(url, {"code": "help"}, HTTP_HX_REQUEST="true")
 
     def post(**data):
         response = client.post(url, data, HTTP_HX_REQUEST="true")
@@ -194,7 +196,9 @@ def test_a_bad_or_stale_edit_shows_a_reason_and_saves_nothing(client, users, set
 
 
 @pytest.mark.django_db
-def test_history_lists_who_changed_what_and_diffs_two_versions(client, users, setting):
+def test_history_lists_who_changed_what_and_diffs_two_versions(
+    client, users, setting, django_assert_num_queries
+):
     codebook, _ = setting
     apply_edit(codebook, "rename", base=1, user=users["staff"], key="help", name="Answers")
     apply_edit(
@@ -205,9 +209,12 @@ def test_history_lists_who_changed_what_and_diffs_two_versions(client, users, se
         keys=["problems.setup"],
         into="problems.install",
     )
+    for n in range(5):
+        apply_edit(codebook, "rename", base=3 + n, key="problems", name=f"Problems {n}")
     login(client, users["alice"])
 
-    page = client.get(reverse("codebook_history", args=[codebook.pk])).content.decode()
+    with django_assert_num_queries(10):
+        page = client.get(reverse("codebook_history", args=[codebook.pk])).content.decode()
     assert "staff" in page and "padmin" in page
     assert "Renamed &#x27;Help&#x27; to &#x27;Answers&#x27;" in page
     diff = client.get(

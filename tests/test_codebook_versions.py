@@ -215,3 +215,17 @@ def test_adding_a_code_derives_a_stable_unique_key_from_its_path():
     assert v2.codes.get(key="problems.install-2").name == "Install"
     assert v3.codes.get(key="memory-gpu").parent is None
     assert [n.key for n in nodes_of(v3)][-1] == "memory-gpu"
+
+
+@pytest.mark.django_db
+def test_a_leaf_that_gets_its_first_subcode_stops_being_codable_until_an_admin_allows_it():
+    codebook = make_codebook()
+
+    v2 = apply_edit(codebook, "add", base=1, parent="help.docs", name="Official docs")
+    v3 = apply_edit(codebook, "edit", base=2, key="help.docs", codable=True)
+    v4 = apply_edit(codebook, "add", base=3, parent="help.docs", name="Blog posts")
+
+    assert v2.note == "Added 'Official docs'; 'Docs' is no longer codable itself"
+    assert not v2.codes.get(key="help.docs").codable
+    assert v3.codes.get(key="help.docs").codable
+    assert v4.codes.get(key="help.docs").codable  # the admin's choice stays
