@@ -2,17 +2,22 @@
 
 "Assigned" counts a coder's active assignments (to do or done); units returned by a
 coder who left count for whoever took them over. "Today" is since midnight UTC.
-Every function is one query, whatever the size of the project.
+
+The database does the counting in one GROUP BY over the project's assignments (by
+coder and round) and one over its units (by round); what Python adds up afterwards are
+those few groups, never the rows. A fixed handful of queries, whatever the size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import Assignment, Membership, Project, Round
+from .models import Assignment, Membership, Project, Round, Unit
 
 DONE = Assignment.Status.DONE
 PENDING = Assignment.Status.PENDING
@@ -22,85 +27,134 @@ def start_of_today() -> datetime:
     return datetime.combine(timezone.now().astimezone(UTC).date(), time.min, tzinfo=UTC)
 
 
-def _counts(prefix: str, extra: Q | None = None) -> dict[str, Count]:
-    """assigned / done / today counts over the assignments reached through ``prefix``."""
-    active = Q(**{f"{prefix}status__in": (PENDING, DONE)})
-    done = Q(**{f"{prefix}status": DONE})
-    today = done & Q(**{f"{prefix}completed_at__gte": start_of_today()})
-    if extra is not None:
-        active, done, today = active & extra, done & extra, today & extra
-    field = prefix.rstrip("_") or "id"
+def _counts() -> dict[str, Count]:
+    done = Q(status=DONE)
     return {
-        "assigned": Count(field, filter=active, distinct=True),
-        "done": Count(field, filter=done, distinct=True),
-        "done_today": Count(field, filter=today, distinct=True),
+        "assigned": Count("id", filter=Q(status__in=(PENDING, DONE))),
+        "done": Count("id", filter=done),
+        "done_today": Count("id", filter=done & Q(completed_at__gte=start_of_today())),
     }
 
 
-def project_totals(project: Project) -> dict[str, int]:
-    """Units, assignments assigned/done/today and units fully coded, in one query."""
-    return Project.objects.filter(pk=project.pk).aggregate(
-        unit_count=Count("units", distinct=True),
-        **_counts("units__assignments__"),
-    )
+@dataclass
+class Figures:
+    assigned: int = 0
+    done: int = 0
+    done_today: int = 0
+
+    def add(self, group: dict) -> None:
+        self.assigned += group["assigned"]
+        self.done += group["done"]
+        self.done_today += group["done_today"]
 
 
-def annotators_progress(project: Project) -> QuerySet[Membership]:
-    """Each member with their own assigned / done / done today in this project."""
-    own = Q(user__assignments__unit__project=project)
-    return (
-        Membership.objects.filter(project=project)
-        .select_related("user")
-        .annotate(**_counts("user__assignments__", own))
-        .order_by("role", "user__username")
-    )
+def _sum(groups: Iterable[dict]) -> Figures:
+    figures = Figures()
+    for group in groups:
+        figures.add(group)
+    return figures
 
 
-def rounds_progress(project: Project, coder=None) -> QuerySet[Round]:
-    """Each round with its units and assignments assigned / done / today.
+def _attach(obj, figures: Figures, prefix: str = "") -> None:
+    for name in ("assigned", "done", "done_today"):
+        setattr(obj, prefix + name, getattr(figures, name))
 
-    With ``coder``, only that coder's assignments are counted (an annotator's view).
+
+@dataclass
+class ProjectProgress:
+    """A project's figures: totals, per member and per round (all members' or one's)."""
+
+    unit_count: int
+    shared_count: int
+    totals: Figures
+    members: list[Membership]
+    rounds: list[Round]
+    open_slots: int
+
+
+def project_progress(project: Project, coder=None) -> ProjectProgress:
+    """Totals, members and rounds with their figures, in four queries.
+
+    With ``coder``, only that coder's assignments are counted and no other member is
+    listed (an annotator's view). Open slots: shared units need ``coders_per_unit``
+    coders, the others one; slots no annotator holds are open.
     """
-    extra = Q(units__assignments__coder=coder) if coder is not None else None
-    return (
-        Round.objects.filter(project=project)
-        .annotate(
-            unit_count=Count("units", distinct=True), **_counts("units__assignments__", extra)
-        )
-        .order_by("order", "id")
+    assignments = Assignment.objects.filter(unit__project=project)
+    if coder is not None:
+        assignments = assignments.filter(coder=coder)
+    groups = list(
+        assignments.order_by()
+        .values("coder_id", "unit__round_id")
+        .annotate(**_counts())
+        .values("coder_id", "unit__round_id", "assigned", "done", "done_today")
+    )
+    units = list(
+        Unit.objects.filter(project=project)
+        .order_by()
+        .values("round_id")
+        .annotate(n=Count("id"), shared=Count("id", filter=Q(shared=True)))
+    )
+    members = Membership.objects.filter(project=project).select_related("user")
+    if coder is not None:
+        members = members.filter(user=coder)
+    members = list(members.order_by("role", "user__username"))
+    for member in members:
+        _attach(member, _sum(g for g in groups if g["coder_id"] == member.user_id))
+    rounds = list(Round.objects.filter(project=project).order_by("order", "id"))
+    units_in = {u["round_id"]: u["n"] for u in units}
+    for round_ in rounds:
+        round_.unit_count = units_in.get(round_.pk, 0)
+        _attach(round_, _sum(g for g in groups if g["unit__round_id"] == round_.pk))
+    totals = _sum(groups)
+    unit_count = sum(u["n"] for u in units)
+    shared_count = sum(u["shared"] for u in units)
+    needed = shared_count * max(1, project.coders_per_unit) + unit_count - shared_count
+    return ProjectProgress(
+        unit_count=unit_count,
+        shared_count=shared_count,
+        totals=totals,
+        members=members,
+        rounds=rounds,
+        open_slots=0 if coder is not None else max(0, needed - totals.assigned),
     )
 
 
-def memberships_with_progress(user) -> QuerySet[Membership]:
-    """The user's projects with the whole project's and the user's own progress."""
-    mine = Q(project__units__assignments__coder_id=F("user_id"))
-    totals = _counts("project__units__assignments__")
-    own = {
-        f"own_{key}": value for key, value in _counts("project__units__assignments__", mine).items()
-    }
-    return (
+def memberships_with_progress(user) -> list[Membership]:
+    """The user's projects, each with the project's and the user's own figures.
+
+    Three queries: the memberships, one GROUP BY over their projects' assignments and
+    one over their units.
+    """
+    memberships = list(
         Membership.objects.filter(user=user)
         .select_related("project", "project__codebook_version__codebook")
-        .annotate(unit_count=Count("project__units", distinct=True), **totals, **own)
         .order_by("project__name")
     )
-
-
-def coder_totals(project: Project, user) -> dict[str, int]:
-    """One coder's assigned / done / done today in this project."""
-    return Assignment.objects.filter(unit__project=project, coder=user).aggregate(**_counts(""))
-
-
-def open_slots(project: Project) -> int:
-    """Coder slots the sample still needs filled (shared units need K coders, others one)."""
-    k = max(1, project.coders_per_unit)
-    figures = Project.objects.filter(pk=project.pk).aggregate(
-        shared=Count("units", filter=Q(units__shared=True), distinct=True),
-        single=Count("units", filter=Q(units__shared=False), distinct=True),
-        active=Count(
-            "units__assignments",
-            filter=Q(units__assignments__status__in=(PENDING, DONE)),
-            distinct=True,
-        ),
+    projects = [m.project_id for m in memberships]
+    groups = list(
+        Assignment.objects.filter(unit__project__in=projects)
+        .order_by()
+        .values("unit__project_id")
+        .annotate(
+            **_counts(),
+            **{
+                f"own_{name}": Count("id", filter=count.filter & Q(coder=user))
+                for name, count in _counts().items()
+            },
+        )
     )
-    return max(0, figures["shared"] * k + figures["single"] - figures["active"])
+    units = dict(
+        Unit.objects.filter(project__in=projects)
+        .order_by()
+        .values("project_id")
+        .annotate(n=Count("id"))
+        .values_list("project_id", "n")
+    )
+    by_project = {g["unit__project_id"]: g for g in groups}
+    for membership in memberships:
+        group = by_project.get(membership.project_id, {})
+        membership.unit_count = units.get(membership.project_id, 0)
+        for name in ("assigned", "done", "done_today"):
+            setattr(membership, name, group.get(name, 0))
+            setattr(membership, f"own_{name}", group.get(f"own_{name}", 0))
+    return memberships

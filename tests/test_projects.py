@@ -91,7 +91,7 @@ def test_project_list_uses_a_constant_number_of_queries(
     for i in range(projects):
         _study(users, threads=3 + i, slug=f"study-{i}")
     client.force_login(users["alice"])
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(5):
         response = client.get("/projects/")
     assert response.content.decode().count("/projects/study-") == projects
 
@@ -237,7 +237,7 @@ def test_annotator_project_page_uses_a_constant_number_of_queries(
 ):
     _study(users, threads=threads)
     client.force_login(users["alice"])
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(9):
         assert client.get("/projects/study/").status_code == 200
 
 

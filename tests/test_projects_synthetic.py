@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from coding.models import Assignment, CodeApplication, Coding, CodingEvent, Project, Thread, Unit
-from coding.progress import project_totals
+from coding.progress import project_progress
 from tests.factories_projects import make_codebook_version
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +46,13 @@ def test_coders_option_creates_a_fully_coded_project_of_the_requested_share():
     assert not Coding.objects.exclude(status="submitted").exists()
     assert not Assignment.objects.exclude(status="done").exists()
     assert CodingEvent.objects.filter(action="submit").count() == 150
-    totals = project_totals(project)
-    assert (totals["assigned"], totals["done"]) == (150, 150)
+    progress = project_progress(project)
+    assert (progress.totals.assigned, progress.totals.done) == (150, 150)
+    assert [(m.user.username, m.done) for m in progress.members if m.role == "annotator"] == [
+        ("coder1", 50),
+        ("coder2", 50),
+        ("coder3", 50),
+    ]
 
 
 @pytest.mark.parametrize("agreement", [0.3, 0.9])

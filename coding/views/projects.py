@@ -30,14 +30,7 @@ from ..models import (
     Role,
     Unit,
 )
-from ..progress import (
-    annotators_progress,
-    coder_totals,
-    memberships_with_progress,
-    open_slots,
-    project_totals,
-    rounds_progress,
-)
+from ..progress import memberships_with_progress, project_progress
 from ..project_forms import MemberForm, ProjectForm, ReassignForm, SampleForm
 from ..sampling import SamplingError, draw_round, population_count, sample_size
 
@@ -88,8 +81,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
     context = {
         "project": project,
-        "totals": coder_totals(project, request.user),
-        "rounds": rounds_progress(project, coder=request.user),
+        "progress": project_progress(project, coder=request.user),
         "queue": queue,
     }
     return render(request, "coding/project_queue.html", context)
@@ -99,10 +91,7 @@ def _admin_context(project: Project, sample_form: SampleForm | None = None) -> d
     left = population_count(project)
     return {
         "project": project,
-        "totals": project_totals(project),
-        "members": annotators_progress(project),
-        "rounds": rounds_progress(project),
-        "open_slots": open_slots(project),
+        "progress": project_progress(project),
         "left": left,
         "overlap_pct": project.overlap * 100,
         **_calculator(left, 0.95, 0.05),
@@ -200,7 +189,7 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
         Membership.objects.create(project=project, user=user, role=form.cleaned_data["role"])
         messages.success(request, f"{user.username} added as {form.cleaned_data['role']}.")
         return redirect("project_members", slug=project.slug)
-    context = {"project": project, "members": annotators_progress(project), "form": form}
+    context = {"project": project, "progress": project_progress(project), "form": form}
     return render(
         request, "coding/project_members.html", context, status=400 if form.errors else 200
     )

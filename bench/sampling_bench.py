@@ -1,0 +1,237 @@
+"""Sampling and progress speed beside the raw SQL they cannot avoid, same data, same run.
+
+A corpus of 11,175 threads (the study's population) is written into a throwaway database
+(a SQLite file under /tmp; with --postgres, a throwaway PostgreSQL database). Then:
+
+(a) sampling: ``draw_round`` + ``assign_units`` drawing 372 units (95 %, 5 points) and
+    assigning each to K = 2 of 3 annotators, beside the floor: one raw query reading the
+    population's ids and two raw multi-row INSERTs of the same units and assignments;
+(b) progress: the project page's figures (totals, per annotator, per round) and the
+    project list's (per project, the user's own) on a project of all 11,175 threads,
+    each assigned to 2 of 3 coders (22,350 assignments, 10,000 done), beside the same
+    figures and rows from hand-written SQL (same GROUP BYs): the ratio is what the ORM
+    and the Python around it add.
+
+Each figure is the best of three runs. Targets: (a) at most 5x its floor, (b) at most 2x.
+
+Run: .venv/bin/python bench/sampling_bench.py [--postgres URL]
+Exits non-zero when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POPULATION = 11_175
+RUNS = 3
+TARGETS = {"sampling": 5.0, "progress": 2.0}
+
+
+def setup_django(database: str) -> None:
+    if database.startswith("postgres"):
+        os.environ["DATABASE_URL"] = database
+    else:
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["SQLITE_PATH"] = database
+    os.environ.setdefault("DEBUG", "1")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def best(fn, setup=None) -> float:
+    times = []
+    for run in range(RUNS):
+        state = setup(run) if setup else None
+        started = time.perf_counter()
+        fn(state)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def run_bench() -> bool:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from coding.assignment import assign_units
+    from coding.models import Assignment, Membership, Project, Role, Round, Unit
+    from coding.progress import memberships_with_progress, project_progress, start_of_today
+    from coding.sampling import draw_round, sample_size
+    from coding.synthetic import make_corpus
+
+    call_command("migrate", verbosity=0)
+    make_corpus(POPULATION, 1, seed=1)
+    User = get_user_model()
+    lead = User.objects.create_user("bench-lead", password=None)
+    coders = [User.objects.create_user(f"bench-coder{i}", password=None) for i in range(3)]
+    n = sample_size(POPULATION, 0.95, 0.05)
+
+    def new_project(run: int) -> Project:
+        project = Project.objects.create(
+            name=f"Bench {run}", slug=f"bench-{run}", created_by=lead, coders_per_unit=2
+        )
+        Membership.objects.create(project=project, user=lead, role=Role.ADMIN)
+        for coder in coders:
+            Membership.objects.create(project=project, user=coder, role=Role.ANNOTATOR)
+        return project
+
+    def sample(project: Project) -> None:
+        result = draw_round(project, seed=42)
+        assign_units(project)
+        assert result.sampled == n, result.sampled
+
+    unit_table = connection.ops.quote_name(Unit._meta.db_table)
+    membership_table = connection.ops.quote_name(Membership._meta.db_table)
+    user_table = connection.ops.quote_name(User._meta.db_table)
+    round_table = connection.ops.quote_name(Round._meta.db_table)
+    project_table = connection.ops.quote_name(Project._meta.db_table)
+    assignment_table = connection.ops.quote_name(Assignment._meta.db_table)
+
+    def floor_project(run: int) -> Project:
+        project = new_project(100 + run)
+        project.rounds.create(name="main", seed=42)
+        return project
+
+    def floor(project: Project) -> None:
+        round_id = project.rounds.get().pk
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM coding_thread ORDER BY id")
+            ids = [row[0] for row in cursor.fetchall()][:n]
+            cursor.executemany(
+                f"INSERT INTO {unit_table} (project_id, round_id, thread_id, position, shared,"  # noqa: S608
+                " created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                [(project.pk, round_id, t, i, True, now) for i, t in enumerate(ids)],
+            )
+            cursor.execute(f"SELECT id FROM {unit_table} WHERE project_id = %s", [project.pk])  # noqa: S608
+            units = [row[0] for row in cursor.fetchall()]
+            cursor.executemany(
+                f"INSERT INTO {assignment_table} (unit_id, coder_id, status, assigned_at)"  # noqa: S608
+                " VALUES (%s, %s, %s, %s)",
+                [
+                    (u, coders[(i + j) % 3].pk, "pending", now)
+                    for i, u in enumerate(units)
+                    for j in (0, 1)
+                ],
+            )
+
+    sampling = best(sample, new_project)
+    sampling_floor = best(floor, floor_project)
+
+    big = new_project(999)
+    draw_round(big, size=POPULATION, seed=1)
+    assign_units(big)
+    Assignment.objects.filter(unit__project=big, unit__position__lte=POPULATION // 2).update(
+        status="done", completed_at=timezone.now()
+    )
+
+    def progress(_state) -> None:
+        project_progress(big)
+        memberships_with_progress(coders[0])
+
+    def progress_floor(_state) -> None:
+        """The same figures from hand-written SQL: what the ORM and Python add is the cost."""
+        today = start_of_today()
+        counts = (
+            "COUNT(*) FILTER (WHERE a.status IN ('pending', 'done')),"
+            " COUNT(*) FILTER (WHERE a.status = 'done'),"
+            " COUNT(*) FILTER (WHERE a.status = 'done' AND a.completed_at >= %s)"
+        )
+        joined = f"FROM {assignment_table} a JOIN {unit_table} u ON u.id = a.unit_id"
+        own = counts.replace("WHERE", "WHERE a.coder_id = %s AND")
+        me = coders[0].pk
+        queries = [
+            (
+                f"SELECT a.coder_id, u.round_id, {counts} {joined}"
+                " WHERE u.project_id = %s GROUP BY a.coder_id, u.round_id",
+                [today, big.pk],
+            ),
+            (
+                "SELECT round_id, COUNT(*), COUNT(*) FILTER (WHERE shared)"  # noqa: S608
+                f" FROM {unit_table} WHERE project_id = %s GROUP BY round_id",
+                [big.pk],
+            ),
+            (
+                f"SELECT u.project_id, {counts}, {own} {joined}"
+                " WHERE u.project_id = %s GROUP BY u.project_id",
+                [today, me, me, me, today, big.pk],
+            ),
+            (
+                f"SELECT project_id, COUNT(*) FROM {unit_table}"  # noqa: S608
+                " WHERE project_id = %s GROUP BY project_id",
+                [big.pk],
+            ),
+            # The rows the figures belong to: members, rounds, the user's projects.
+            (
+                f"SELECT m.*, usr.* FROM {membership_table} m"  # noqa: S608
+                f" JOIN {user_table} usr ON usr.id = m.user_id WHERE m.project_id = %s",
+                [big.pk],
+            ),
+            (f"SELECT * FROM {round_table} WHERE project_id = %s", [big.pk]),  # noqa: S608
+            (
+                f"SELECT m.*, p.* FROM {membership_table} m"  # noqa: S608
+                f" JOIN {project_table} p ON p.id = m.project_id WHERE m.user_id = %s",
+                [me],
+            ),
+        ]
+        with connection.cursor() as cursor:
+            for sql, params in queries:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+
+    progress_time = best(progress)
+    progress_floor_time = best(progress_floor)
+
+    ok = True
+    for name, value, base in [
+        ("sampling", sampling, sampling_floor),
+        ("progress", progress_time, progress_floor_time),
+    ]:
+        ratio = value / base
+        passed = ratio <= TARGETS[name]
+        ok &= passed
+        print(
+            f"{connection.vendor:10} {name:9} {value * 1000:8.1f} ms  floor {base * 1000:8.1f} ms"
+            f"  ratio {ratio:5.2f} (target <= {TARGETS[name]:g})  {'ok' if passed else 'MISSED'}"
+        )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", help="a PostgreSQL URL whose database may be created")
+    args = parser.parse_args()
+    if args.postgres:
+        import psycopg
+
+        base, _, _name = args.postgres.rpartition("/")
+        name = f"sampling_bench_{os.getpid()}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            setup_django(f"{base}/{name}")
+            ok = run_bench()
+            from django.db import connections
+
+            connections.close_all()
+        finally:
+            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return 0 if ok else 1
+    with tempfile.TemporaryDirectory() as tmp:
+        setup_django(str(Path(tmp) / "bench.sqlite3"))
+        return 0 if run_bench() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
