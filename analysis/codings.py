@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from django.db import connections
 
 from coding.models import Code, CodeApplication, CodebookVersion, Coding, Project, Round
 
@@ -35,6 +36,18 @@ def _codings(project: Project, round: Round | None, version: CodebookVersion | N
     if version is not None:
         codings = codings.filter(codebook_version=version)
     return codings
+
+
+def _fetch(queryset) -> list[tuple]:
+    """The rows of a values_list query straight from the cursor, without per-row conversion.
+
+    For the hundreds of thousands of rows of a large project; booleans may come back as
+    0/1 and are cast by the caller.
+    """
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def code_keys_at_depth(version_ids: set[int], depth: int | None) -> dict[int, str]:
@@ -66,12 +79,12 @@ def long_table(
 ) -> pd.DataFrame:
     """The long table of the project's submitted codings (see the module docstring)."""
     codings = _codings(project, round, version)
-    rows = list(codings.values_list("id", "unit_id", "coder__username", "not_relevant", "unsure"))
+    rows = _fetch(codings.values_list("id", "unit_id", "coder__username", "not_relevant", "unsure"))
     if not rows:
         return pd.DataFrame({"unit": [], "coder": [], "code": [], "unsure": []})
     frame = pd.DataFrame(rows, columns=["coding", "unit", "coder", "not_relevant", "unsure"])
     applications = pd.DataFrame(
-        list(
+        _fetch(
             CodeApplication.objects.filter(coding__in=codings.values("id")).values_list(
                 "coding_id", "code_id", "code__version_id"
             )
@@ -80,6 +93,7 @@ def long_table(
     )
     keys = code_keys_at_depth(set(applications["version"].unique().tolist()), depth)
     applications["code"] = applications["code_id"].map(keys)
+    frame["not_relevant"] = frame["not_relevant"].astype(bool)
     applied = applications[["coding", "code"]].merge(frame, on="coding")
     not_relevant = frame[frame["not_relevant"]].assign(code=NOT_RELEVANT)
     coded = set(applied["coding"]) | set(not_relevant["coding"])
