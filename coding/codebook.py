@@ -760,6 +760,10 @@ class UpgradeRow:
     after: list[str]
     applications: int
     codings: int
+    units: list[list] = field(default_factory=list)  # [unit id, coder] of the codings
+
+
+PREVIEW_UNITS = 50
 
 
 def upgrade_preview(project: Project, target: CodebookVersion) -> list[UpgradeRow]:
@@ -799,6 +803,18 @@ def upgrade_preview(project: Project, target: CodebookVersion) -> list[UpgradeRo
                     codings=counts[code.pk]["codings"],
                 )
             )
+    # Which codings: the units and coders behind each changed code (one query).
+    by_code = {row.key: row for row in rows}
+    changed_ids = [c.pk for c in codes if c.key in by_code]
+    if changed_ids:
+        for key, unit_id, coder in (
+            CodeApplication.objects.filter(coding__unit__project=project, code_id__in=changed_ids)
+            .order_by("coding__unit_id", "coding__coder__username")
+            .values_list("code__key", "coding__unit_id", "coding__coder__username")
+        ):
+            listed = by_code[key].units
+            if len(listed) < PREVIEW_UNITS and [unit_id, coder] not in listed:
+                listed.append([unit_id, coder])
     return rows
 
 

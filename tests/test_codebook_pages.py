@@ -282,6 +282,7 @@ def test_project_codings_read_unchanged_until_an_admin_upgrades_after_a_preview(
     preview = client.get(url, {"to": "2"}, HTTP_HX_REQUEST="true").content.decode()
     assert "Upgrading from v1 to v2" in preview
     assert "<td>Setup</td><td>Install</td>" in preview.replace("\n", "")
+    assert "alice" in preview and "bob" in preview
     project.refresh_from_db()
     assert project.codebook_version.number == 1
 

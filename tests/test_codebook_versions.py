@@ -169,6 +169,7 @@ def test_codings_are_never_rewritten_and_read_through_the_mapping_after_an_upgra
         ("Setup", ("Setup",), ("Install",), 1),
         ("Docs", ("Docs",), ("Documentation",), 1),
     }
+    assert all(r.units == [[coding.unit_id, "alice"]] for r in rows)
     project.refresh_from_db()
     assert project.codebook_version == v1  # a preview changes nothing
 
