@@ -168,7 +168,7 @@ def setup_project(annotators: int, units_per_coder: int) -> dict:
             (
                 Assignment(unit=u, coder=coders[(i + k) % annotators])
                 for i, u in enumerate(units)
-                for k in (0, 1)
+                for k in range(min(2, annotators))
             ),
             batch_size=5000,
         )
@@ -219,9 +219,7 @@ def verify(acks: list[dict], floor_acks: int) -> dict:
 # The load generator (its own process, 16 client threads) ---------------------------
 
 
-def _annotator(
-    base: str, plan: dict, coder: str, deadline_start: float, duration: float, out: dict, seed: int
-) -> None:
+def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed: int) -> None:
     import requests
 
     rng = random.Random(seed)
@@ -239,11 +237,10 @@ def _annotator(
     )
     if login.status_code != 302:
         out["errors"].append(f"{coder}: login failed ({login.status_code})")
+        clock.wait()
         return
     headers = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": base + "/"}
-    while time.time() < deadline_start:
-        time.sleep(0.01)
-    end = deadline_start + duration
+    clock.wait()
 
     def timed(kind, call, *call_args, **call_kwargs):
         started = time.perf_counter()
@@ -252,18 +249,17 @@ def _annotator(
         except Exception as exc:  # a refused or dropped connection is an error, not a crash
             out["errors"].append(f"{kind}: {type(exc).__name__}")
             return None
-        out["latencies"].append((kind, time.perf_counter() - started))
+        if clock.measuring(started):
+            out["latencies"].append((kind, time.perf_counter() - started))
         return response
 
-    while time.time() < end:
-        nxt = timed(
-            "next",
-            lambda: session.get(f"{base}/projects/{plan['slug']}/next/", allow_redirects=False),
-        )
-        if nxt is None or nxt.status_code != 302 or "/units/" not in nxt.headers["Location"]:
-            out["errors"].append(f"next: {getattr(nxt, 'status_code', None)}")
-            break
-        url = base + nxt.headers["Location"]
+    # The first unit comes from the queue; each save-and-next reply names the next one.
+    first = session.get(f"{base}/projects/{plan['slug']}/next/", allow_redirects=False)
+    if first.status_code != 302 or "/units/" not in first.headers["Location"]:
+        out["errors"].append(f"next: {first.status_code}")
+        return
+    url = base + first.headers["Location"]
+    while not clock.over():
         page = timed("open", session.get, url)
         if page is None or page.status_code != 200:
             out["errors"].append(f"open: {getattr(page, 'status_code', None)}")
@@ -305,42 +301,69 @@ def _annotator(
                 "quotes": 1,
             }
         )
+        if "/units/" not in reply["next"]:
+            out["errors"].append(f"{coder}: the queue ran out; give more --units-per-coder")
+            break
+        url = base + reply["next"]
 
 
-def _floor_client(base: str, deadline_start: float, duration: float, out: dict) -> None:
+def _floor_client(base: str, clock: Clock, out: dict) -> None:
     import requests
 
     session = requests.Session()
-    while time.time() < deadline_start:
-        time.sleep(0.01)
-    end = deadline_start + duration
-    while time.time() < end:
+    clock.wait()
+    while not clock.over():
         started = time.perf_counter()
         try:
             response = session.post(f"{base}/bench-floor/")
         except Exception as exc:
             out["errors"].append(f"floor: {type(exc).__name__}")
             continue
-        out["latencies"].append(("floor", time.perf_counter() - started))
+        if clock.measuring(started):
+            out["latencies"].append(("floor", time.perf_counter() - started))
         if response.status_code == 200:
             out["acks"].append(1)
         else:
             out["errors"].append(f"floor: {response.status_code}")
 
 
-def load_generator(base: str, plan: dict, clients: int, duration: float, queue) -> None:
+class Clock:
+    """One start for every client (after they logged in), then a warm-up that is not
+    measured (fresh gunicorn workers import and compile on their first requests)."""
+
+    def __init__(self, clients: int, warmup: float, duration: float) -> None:
+        self.warmup, self.duration = warmup, duration
+        self.started_at = 0.0
+        self.barrier = threading.Barrier(clients, action=self._start)
+
+    def _start(self) -> None:
+        self.started_at = time.perf_counter()
+
+    def wait(self) -> None:
+        self.barrier.wait(timeout=300)
+
+    def measuring(self, at: float) -> bool:
+        return at >= self.started_at + self.warmup
+
+    def over(self) -> bool:
+        return time.perf_counter() >= self.started_at + self.warmup + self.duration
+
+
+def load_generator(
+    base: str, plan: dict, clients: int, warmup: float, duration: float, queue
+) -> None:
     """Run both phases and report through ``queue`` (this runs in its own process)."""
     results = {}
     for phase in ("coding", "floor"):
         out = {"latencies": [], "errors": [], "acks": []}
-        start = time.time() + 3  # every client logged in before the clock starts
+        clock = Clock(clients, warmup, duration)
         threads = [
             threading.Thread(
                 target=_annotator if phase == "coding" else _floor_client,
                 args=(
-                    (base, plan, plan["coders"][i], start, duration, out, i)
+                    (base, plan, plan["coders"][i], clock, out, i)
                     if phase == "coding"
-                    else (base, start, duration, out)
+                    else (base, clock, out)
                 ),
             )
             for i in range(clients)
@@ -425,10 +448,11 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
         _wait_up(base, server)
         queue = multiprocessing.get_context("spawn").Queue()
         generator = multiprocessing.get_context("spawn").Process(
-            target=load_generator, args=(base, plan, args.annotators, args.duration, queue)
+            target=load_generator,
+            args=(base, plan, args.annotators, args.warmup, args.duration, queue),
         )
         generator.start()
-        results = queue.get(timeout=args.duration * 2 + 300)
+        results = queue.get(timeout=(args.warmup + args.duration) * 2 + 300)
         generator.join()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -439,7 +463,7 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     floor = _summary(results["floor"]["latencies"], args.duration)
     per_kind = {
         kind: _summary([x for x in results["coding"]["latencies"] if x[0] == kind], args.duration)
-        for kind in ("next", "open", "save")
+        for kind in ("open", "save")
     }
     errors = results["coding"]["errors"] + results["floor"]["errors"]
     throughput_ratio = coding["rps"] / floor["rps"] if floor["rps"] else 0.0
@@ -491,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--posts-per-thread", type=int, default=10)
     parser.add_argument("--annotators", type=int, default=16)
     parser.add_argument("--units-per-coder", type=int, default=2000)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds measured per phase")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     return parser
 

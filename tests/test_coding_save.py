@@ -62,7 +62,8 @@ def test_submitting_completes_the_assignment_and_points_to_the_next_unit(client,
     project, unit = _setup(client, users)
     response = _post(client, project, unit, payload(codes=["docs"], unsure=True, submit=True))
     assert response.status_code == 200
-    assert response.json()["next"] == f"/projects/{project.slug}/next/"
+    second = project.units.exclude(pk=unit.pk).get()
+    assert response.json()["next"] == f"/projects/{project.slug}/units/{second.pk}/code/"
     coding = Coding.objects.get(unit=unit, coder=users["alice"])
     assert coding.status == Coding.Status.SUBMITTED and coding.submitted_at is not None
     assert coding.unsure is True
@@ -70,6 +71,12 @@ def test_submitting_completes_the_assignment_and_points_to_the_next_unit(client,
     assert assignment.status == Assignment.Status.DONE
     assert assignment.completed_at is not None
     assert Assignment.objects.get(unit=unit, coder=users["bob"]).status == "pending"
+
+
+def test_submitting_the_last_unit_points_to_the_queue_done_page(client, users):
+    project, unit = _setup(client, users, units=1)
+    response = _post(client, project, unit, payload(not_relevant=True, submit=True))
+    assert response.json()["next"] == f"/projects/{project.slug}/next/"
 
 
 def test_submitting_nothing_is_refused_with_a_reason(client, users):

@@ -137,9 +137,17 @@ def _save(
             "saved": result.saved,
             "revision": result.coding.revision,
             "state": result.state,
-            "next": reverse("code_next", args=[project.slug]) if payload.submit else None,
+            "next": _next_url(project, request.user) if payload.submit else None,
         }
     )
+
+
+def _next_url(project: Project, user) -> str:
+    """Straight to the next unit (saving the coder a redirect), or the queue-done page."""
+    unit = next_unit_for(project, user)
+    if unit is None:
+        return reverse("code_next", args=[project.slug])
+    return reverse("code_unit", args=[project.slug, unit.pk])
 
 
 @login_required
