@@ -401,3 +401,9 @@ def test_admin_reassigns_a_unit_from_the_page(client, users):
     same = client.post(url, {"from_coder": carol.pk, "to_coder": carol.pk})
     assert "Choose another annotator" in same.content.decode()
     assert project.units.count() == 4
+
+
+def test_home_page_links_each_project_to_its_page(client, users):
+    _study(users, threads=2)
+    client.force_login(users["alice"])
+    assert 'href="/projects/study/"' in client.get("/").content.decode()
