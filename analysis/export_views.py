@@ -23,6 +23,7 @@ FORMATS = {
     "long": "Long: one row per unit, coder and code (input for the agreement command)",
     "wide": "Wide: one row per unit, a 0/1 column per code for each coder and for gold",
     "gold": "Gold: the adjudicated labels with rule, rationale and adjudicator",
+    "agreement": "Agreement: the figures of the agreement page, per code and overall",
     "corpus": "Corpus: the sampled threads and posts as plain text",
     "qdpx": "REFI-QDA project (.qdpx) for ATLAS.ti, NVivo, MAXQDA, QualCoder",
 }

@@ -470,3 +470,47 @@ def csv_lines(
             buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue()
+
+
+AGREEMENT_COLUMNS = [
+    "level", "figure", "code", "coder_a", "coder_b", "value", "ci_low", "ci_high", "n",
+]  # fmt: skip
+
+
+def agreement_rows(project: Project, options: ExportOptions) -> Iterator[list]:
+    """The figures of the agreement page (coded and category level) as one table."""
+    from .agreement import agreement_report, to_json_ready
+    from .codings import CATEGORY_DEPTH, long_table
+
+    yield list(AGREEMENT_COLUMNS)
+    for level, depth in (("code", None), ("category", CATEGORY_DEPTH)):
+        table = long_table(project, depth=depth)
+        if table.empty:
+            continue
+        report = to_json_ready(agreement_report(table, mode="multi"))
+        n_units = report.get("n_units")
+        intervals = {
+            "krippendorff_alpha": report.get("alpha_ci95"),
+            "masi_alpha": report.get("masi_alpha_ci95"),
+        }
+        for figure in ("krippendorff_alpha", "masi_alpha", "percent_agreement", "fleiss_kappa"):
+            interval = intervals.get(figure) or ["", ""]
+            yield [level, figure, "", "", "", _blank(report.get(figure)), *interval, n_units]
+        for pair in report.get("cohen_kappa") or []:
+            coder_a = options.name("coder", pair["coder_a"], project)
+            coder_b = options.name("coder", pair["coder_b"], project)
+            yield [level, "cohen_kappa", "", coder_a, coder_b, _blank(pair["kappa"]), "", "",
+                   pair["n"]]  # fmt: skip
+        for code, figures in (report.get("per_code") or {}).items():
+            interval = figures.get("alpha_ci95") or ["", ""]
+            n = figures.get("n_units")
+            yield [level, "alpha", code, "", "", _blank(figures.get("alpha")), *interval, n]
+            for name in ("kappa", "percent_agreement", "prevalence"):
+                yield [level, name, code, "", "", _blank(figures.get(name)), "", "", n]
+
+
+def _blank(value) -> object:
+    return "" if value is None else value
+
+
+ROW_SOURCES["agreement"] = agreement_rows
