@@ -162,16 +162,15 @@ class CodeTree:
         return [k for k in self.keys() if key in self.ancestors(k)]
 
     def level_keys(self, level: str) -> list[str]:
-        """``codes``: the leaves; ``categories``: codes with subcodes (below the roots when
-        the tree has categories under its roots)."""
+        """``codes``: the leaves (the codes coders apply); ``categories``: the first level
+        below the top groups, where a top-level code without subcodes is its own category."""
         if level not in LEVELS:
             raise ReportError(f"level {level!r} is not one of: {', '.join(LEVELS)}")
         frame = self.frame
         if level == "codes":
             return list(frame.index[frame["is_leaf"]])
-        inner = frame[~frame["is_leaf"]]
-        below_roots = inner[inner["depth"] > 0]
-        return list((below_roots if len(below_roots) else inner).index)
+        chosen = (frame["depth"] == 1) | ((frame["depth"] == 0) & frame["is_leaf"])
+        return list(frame.index[chosen])
 
     def with_extra(self, keys: Iterable[str], labels: dict[str, str]) -> CodeTree:
         """The tree plus applied codes it does not know (from other versions), as roots."""

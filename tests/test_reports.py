@@ -227,10 +227,24 @@ def test_cooccurrence_counts_pairs_and_jaccard_between_codes():
 
 def test_cooccurrence_of_categories_counts_a_unit_once_per_category():
     table = cooccurrence(APPLICATIONS, TREE, level="categories").set_index(["code_a", "code_b"])
-    assert sorted(set(table.index.get_level_values(0))) == ["ch.a", "ch.b"]
+    assert sorted(set(table.index.get_level_values(0))) == ["be.x", "ch.a", "ch.b"]
     assert table.at[("ch.a", "ch.a"), "both"] == 2
     assert table.at[("ch.a", "ch.b"), "both"] == 1
     assert table.at[("ch.a", "ch.b"), "jaccard"] == pytest.approx(1 / 3)
+
+
+def test_categories_are_the_level_below_the_groups_or_a_lone_top_level_code():
+    tree = CodeTree.from_rows(
+        [
+            {"key": "g", "label": "Group", "parent": "", "order": 0},
+            {"key": "g.c", "label": "Category", "parent": "g", "order": 1},
+            {"key": "g.c.1", "label": "Sub", "parent": "g.c", "order": 2},
+            {"key": "g.leaf", "label": "Leaf category", "parent": "g", "order": 3},
+            {"key": "alone", "label": "Alone", "parent": "", "order": 4},
+        ]
+    )
+    assert tree.level_keys("categories") == ["g.c", "g.leaf", "alone"]
+    assert tree.level_keys("codes") == ["g.c.1", "g.leaf", "alone"]
 
 
 THREADS = pd.DataFrame(

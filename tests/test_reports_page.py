@@ -53,7 +53,7 @@ def test_frequency_table_on_the_page_holds_the_hand_counted_categories(client, u
     frequency = response.context["charts"][0]
     assert frequency["header"][:4] == ["group", "code", "label", "units"]
     units = {row[1]: row[3] for row in frequency["rows"]}
-    assert units == {"ch.a": "2", "ch.b": "2"}
+    assert units == {"ch.a": "2", "ch.b": "2", "be.x": "2"}
     codes = client.get(URL + "?level=codes").context["charts"][0]
     assert {row[1]: row[3] for row in codes["rows"]} == {
         "ch.a.1": "2",
