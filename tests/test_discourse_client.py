@@ -108,11 +108,12 @@ def test_a_connection_reset_is_retried(fake):
 
 
 def test_a_response_slower_than_the_timeout_is_retried(fake):
-    fake.fault("slow", "/t/3", seconds=1.5)
-    client, _ = _client(fake, timeout=0.3)
+    fake.fault("slow", "/t/3", seconds=2.5)
+    client, waits = _client(fake, timeout=0.8)
 
     assert client.get_json("/t/3.json")["id"] == 3
-    assert fake.requests == ["/t/3.json", "/t/3.json"]
+    assert fake.requests[:2] == ["/t/3.json", "/t/3.json"]
+    assert waits[0][1] == "backoff"
 
 
 def test_malformed_json_is_retried_then_reported_without_the_body(fake):
@@ -159,11 +160,22 @@ def test_a_missing_topic_raises_not_found(fake):
 
 
 def test_requests_are_spaced_by_the_configured_rate(fake):
-    client = DiscourseClient(fake.url, rate=20)
-    for _ in range(5):
-        client.get_json("/site.json")
-    gaps = [b - a for a, b in zip(fake.request_times, fake.request_times[1:], strict=False)]
-    assert min(gaps) >= 0.045
+    now = [100.0]
+    waits = []
+
+    def sleep(seconds, reason):
+        waits.append((round(seconds, 6), reason))
+        now[0] += seconds
+
+    client = DiscourseClient(fake.url, rate=4, sleep=sleep, clock=lambda: now[0])
+    client.get_json("/site.json")
+    now[0] += 0.05  # time spent on the first request
+    client.get_json("/site.json")
+    now[0] += 0.5  # the caller was busy longer than the interval
+    client.get_json("/site.json")
+
+    assert waits == [(0.2, "rate")]
+    assert len(fake.requests) == 3
 
 
 @pytest.mark.django_db
@@ -183,7 +195,7 @@ def test_a_run_that_gives_up_fails_with_the_reason_and_keeps_finished_topics(fak
 
 @pytest.mark.django_db
 def test_a_rate_limited_run_shows_it_is_waiting(fake):
-    fake.fault("429", "/t/1.json", seconds=1)
+    fake.fault("429", "/t/1.json", seconds=2)
     states = []
 
     run, _ = run_import(
@@ -192,7 +204,7 @@ def test_a_rate_limited_run_shows_it_is_waiting(fake):
     )
 
     assert (ImportRun.State.WAITING, "rate limit") in states
-    assert run.state == ImportRun.State.DONE and run.wait_seconds >= 1
+    assert run.state == ImportRun.State.DONE and run.wait_seconds >= 2
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,7 @@ class DiscourseClient:
         api_key: str | None = None,
         api_username: str | None = None,
         sleep: Callable[[float, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         parts = urlsplit(self.base_url)
@@ -165,8 +166,9 @@ class DiscourseClient:
         self.max_wait = max_wait
         self.backoff = backoff
         self.sleep = sleep or (lambda seconds, reason: time.sleep(seconds))
+        self.clock = clock
         self.stats = ClientStats()
-        self._last_request = 0.0
+        self._last_request = float("-inf")
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         if api_key and api_username:
@@ -183,10 +185,10 @@ class DiscourseClient:
 
     def _throttle(self) -> None:
         if self.min_interval:
-            due = self._last_request + self.min_interval - time.monotonic()
+            due = self._last_request + self.min_interval - self.clock()
             if due > 0:
                 self.sleep(due, "rate")
-        self._last_request = time.monotonic()
+        self._last_request = self.clock()
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url + "/", path.lstrip("/"))
