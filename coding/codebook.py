@@ -34,6 +34,7 @@ from .models import (
 RESERVED_SHORTCUTS = frozenset("/jk[]qu")
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 TEXT_FIELDS = ("name", "definition", "when_to_use", "when_not_to_use")
 EDITABLE_FIELDS = (
     "definition",
@@ -69,6 +70,20 @@ class Node:
     shortcut: str = ""
     codable: bool = True
     active: bool = True
+
+    def __post_init__(self) -> None:
+        # One line ending everywhere (browsers send CRLF; XML readers would fold CR).
+        for attr in TEXT_FIELDS:
+            value = getattr(self, attr)
+            if isinstance(value, str) and "\r" in value:
+                setattr(self, attr, value.replace("\r\n", "\n").replace("\r", "\n"))
+        if isinstance(self.examples, list):
+            self.examples = [
+                {**e, "text": e["text"].replace("\r\n", "\n").replace("\r", "\n")}
+                if isinstance(e, dict) and isinstance(e.get("text"), str) and "\r" in e["text"]
+                else e
+                for e in self.examples
+            ]
 
     def content(self) -> dict:
         return asdict(self)
@@ -214,6 +229,10 @@ def validate_nodes(nodes: list[Node], where: str = "") -> None:
         keys.add(node.key)
         if not node.name.strip():
             raise CodebookError(f"{label}: the name is empty")
+        texts = [getattr(node, attr) for attr in TEXT_FIELDS]
+        texts += [e.get("text", "") for e in node.examples if isinstance(e, dict)]
+        if any(isinstance(t, str) and CONTROL_RE.search(t) for t in texts):
+            raise CodebookError(f"{label}: the text contains a control character")
         if len(node.name) > 300:
             raise CodebookError(f"{label}: the name is longer than 300 characters")
         if node.color and not COLOR_RE.match(node.color):

@@ -105,7 +105,7 @@ def _examples_from_cell(cell: str, where: str) -> list[dict]:
         if not isinstance(data, list):
             raise CodebookError(f"{where}: examples must be a list")
         return [e if isinstance(e, dict) else {"text": str(e)} for e in data]
-    return [{"text": line.strip()} for line in cell.splitlines() if line.strip()]
+    return [{"text": line.strip()} for line in cell.split("\n") if line.strip()]
 
 
 def _examples_to_cell(examples: list[dict]) -> str:

@@ -145,7 +145,7 @@ def _examples_text(node: Node | None) -> str:
 
 def _parse_examples(text: str) -> list[dict]:
     examples = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         line = line.strip()
         if not line:
             continue

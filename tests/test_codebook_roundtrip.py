@@ -1,0 +1,94 @@
+"""Any codebook survives CSV, JSON and REFI-QDA .qdc unchanged (property tests, no database)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xmlschema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coding.codebook import CONTROL_RE, Node, tree_order, validate_nodes
+from coding.codebook_io import code_guid, read_csv, read_json, read_qdc, write_csv, write_qdc
+
+XSD = xmlschema.XMLSchema(
+    str(Path(__file__).resolve().parent / "data" / "refi-qda" / "Codebook.xsd")
+)
+
+
+class FakeCodebook:
+    name = "Property codebook"
+    description = "Made by a property test."
+
+
+def clean(text: str) -> str:
+    return CONTROL_RE.sub("", text.replace("\r", "")).strip()
+
+
+texts = st.text(max_size=40).map(clean)
+names = texts.filter(bool)
+colors = st.one_of(st.just(""), st.from_regex(r"\A#[0-9a-f]{6}\Z"))
+shortcuts = st.sampled_from(["", "", "", "a", "b", "1", "é"])
+
+
+@st.composite
+def codebooks(draw) -> list[Node]:
+    size = draw(st.integers(min_value=1, max_value=12))
+    nodes: list[Node] = []
+    used_shortcuts: set[str] = set()
+    for i in range(size):
+        parent = draw(st.one_of(st.none(), st.sampled_from(nodes))) if nodes else None
+        shortcut = draw(shortcuts)
+        if shortcut in used_shortcuts:
+            shortcut = ""
+        if shortcut:
+            used_shortcuts.add(shortcut)
+        examples = draw(st.lists(texts.filter(bool), max_size=3))
+        nodes.append(
+            Node(
+                key=f"k{i}" if parent is None else f"{parent.key}.k{i}",
+                name=draw(names),
+                parent=parent.key if parent else None,
+                definition=draw(texts),
+                when_to_use=draw(texts),
+                when_not_to_use=draw(texts),
+                examples=[{"text": t} for t in examples],
+                color=draw(colors),
+                shortcut=shortcut,
+                codable=draw(st.booleans()),
+                active=draw(st.booleans()),
+            )
+        )
+    validate_nodes(nodes)
+    return tree_order(nodes)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(codebooks())
+def test_any_codebook_round_trips_through_csv(nodes):
+    assert [n.content() for n in read_csv(write_csv(nodes))] == [n.content() for n in nodes]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(codebooks())
+def test_any_codebook_round_trips_through_json(nodes):
+    from coding.codebook_io import write_json
+
+    _, back = read_json(write_json(FakeCodebook(), None, nodes))
+
+    assert [n.content() for n in back] == [n.content() for n in nodes]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(codebooks())
+def test_any_codebook_exports_valid_qdc_that_reads_back_its_tree(nodes):
+    raw = write_qdc(FakeCodebook.name, nodes)
+    XSD.validate(raw.decode())
+    known = {code_guid(FakeCodebook.name, n.key): n.key for n in nodes}
+
+    back = read_qdc(raw, known_keys=known)
+
+    def qdc_fields(n: Node) -> tuple:
+        return (n.key, n.parent, n.name, n.definition, n.color, n.codable)
+
+    assert [qdc_fields(n) for n in back] == [qdc_fields(n) for n in nodes]
