@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 
@@ -29,7 +30,9 @@ def _figure() -> tuple[Figure, object]:
 def _render(figure: Figure, fmt: str) -> bytes:
     out = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {}
-    figure.savefig(out, format=fmt, metadata=metadata)
+    # SVG text stays text (searchable, selectable, read by screen readers), not outlines.
+    with rc_context({"svg.fonttype": "none"}):
+        figure.savefig(out, format=fmt, metadata=metadata)
     return out.getvalue()
 
 

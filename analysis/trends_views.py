@@ -115,7 +115,8 @@ def trends_chart(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
     else:
         raise Http404("No such chart.")
     response = HttpResponse(body, content_type=trends_charts.FORMATS[fmt])
-    response["Cache-Control"] = "private, max-age=60"
+    # Figures change with every import and review: the browser asks again each time.
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 

@@ -71,3 +71,33 @@ def test_staff_review_an_ambiguous_name_in_place(live_server, page):
     assert page.locator("#review-opt select[name=action]").input_value() == "exclude"
     assert page.js_errors == []
     screenshot(page, "trends-review")
+
+
+def test_staff_see_the_hub_import_forms_and_the_excluded_name_is_gone(live_server, page):
+    _sample_data()
+    make_user("staff", is_staff=True)
+    login(page, live_server, "staff")
+    page.goto(f"{live_server.url}/trends/")
+    page.locator("summary", has_text="most mentioned").click()
+    assert "whisper" in page.locator("details[open] table").inner_text()
+    assert b">whisper<" in page.request.get(f"{live_server.url}/trends/charts/forum.svg").body()
+
+    page.goto(f"{live_server.url}/trends/review/")
+    row = page.locator("#review-whisper")
+    row.locator("select[name=action]").select_option("exclude")
+    row.locator("button[type=submit]").click()
+    page.wait_for_function(
+        "() => document.querySelector('#review-whisper .reviewed').textContent.includes('staff')"
+    )
+
+    page.goto(f"{live_server.url}/trends/")
+    assert page.get_by_role("button", name="Start Hub import").is_visible()
+    assert "No Hub import has run yet." in page.locator("#hub-run").inner_text()
+    page.locator("summary", has_text="most mentioned").click()
+    assert "whisper" not in page.locator("details[open] table").inner_text()
+    # The charts follow the decision too (they are not served from the browser's cache).
+    chart = page.request.get(f"{live_server.url}/trends/charts/forum.svg")
+    assert chart.headers["cache-control"] == "private, no-cache"
+    assert b">whisper<" not in chart.body()
+    assert page.js_errors == []
+    screenshot(page, "trends-page-staff")
