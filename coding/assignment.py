@@ -64,11 +64,14 @@ class AssignResult:
 def assign_units(project: Project) -> AssignResult:
     """Give every unit of the project the coders it still lacks, keeping loads balanced.
 
-    1. Count each annotator's active assignments and each unit's active coders.
+    1. Lock the project; count each annotator's active assignments and each unit's
+       active coders.
     2. Walk the units in sample order; a unit short of coders gets the least-loaded
        annotators who are not yet on it (ties broken by a seeded shuffle).
     3. Write the new assignments in bulk; a coder who had returned the unit gets it back.
     """
+    # One assigner at a time per project: concurrent runs would both fill the same slots.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
     coders = annotator_ids(project)
     loads = _loads(project, coders)
     tiebreak = {coder: i for i, coder in enumerate(_shuffled(coders, project.seed))}
@@ -128,7 +131,8 @@ def remove_member(project: Project, user) -> AssignResult:
     and handed to the remaining annotators, keeping loads balanced. The last admin
     cannot be removed.
     """
-    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    membership = Membership.objects.filter(project=project, user=user).first()
     if membership is None:
         raise AssignmentError(f"{user} is not a member of {project}")
     if membership.role == Role.ADMIN and (

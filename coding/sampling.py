@@ -207,44 +207,47 @@ def draw_round(
     seed: int | None = None,
     round_name: str | None = None,
 ) -> SampleResult:
-    """Sample units into a new round of ``project``.
+    """Sample units into a new round of ``project``, in one transaction.
 
-    1. Read the population: selected units not in any earlier round.
-    2. Work out n (``size`` if given, else the calculator) and draw it with the seed.
-    3. Write the round (seed and parameters kept for reproduction) and its units,
-       a random ``overlap`` share of them marked shared, in one transaction.
+    1. Lock the project row, so two admins sampling at once take turns and the second
+       sees the first one's units as taken.
+    2. Read the population: selected units not in any earlier round.
+    3. Work out n (``size`` if given, else the calculator) and draw it with the seed.
+    4. Write the round (seed and parameters kept for reproduction) and its units, a
+       random ``overlap`` share of them marked shared.
     """
     if stratify is not None and stratify not in STRATIFY_CHOICES:
         raise SamplingError(
             f"unknown stratification {stratify!r}; use one of {', '.join(STRATIFY_CHOICES)}"
         )
-    round_name = (round_name or "").strip() or _next_round_name(project)
-    if Round.objects.filter(project=project, name=round_name).exists():
-        raise SamplingError(f"project {project.slug} already has a round named {round_name!r}")
-    pop = population(project)
-    n = sample_size(len(pop), confidence, margin) if size is None else size
-    if len(pop) == 0:
-        raise SamplingError("no units left to sample: the selection is empty or all sampled")
-    if n < 1:
-        raise SamplingError(f"sample size must be at least 1, got {n}")
-    if n > len(pop):
-        raise SamplingError(f"cannot sample {n} units: only {len(pop)} are left to sample")
-    if seed is None:
-        seed = secrets.randbelow(2**31)
-    chosen = draw(pop.ids, n, seed, pop.strata(stratify))
-    shared = choose_shared(n, project.overlap, seed)
-    params = {
-        "confidence": confidence,
-        "margin": margin,
-        "size": size,
-        "stratify": stratify,
-        "population": len(pop),
-        "sampled": n,
-        "unit_type": project.unit_type,
-        "selection": project.selection,
-    }
-    is_post = project.unit_type == Project.UnitType.POST
     with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        round_name = (round_name or "").strip() or _next_round_name(project)
+        if Round.objects.filter(project=project, name=round_name).exists():
+            raise SamplingError(f"project {project.slug} already has a round named {round_name!r}")
+        pop = population(project)
+        n = sample_size(len(pop), confidence, margin) if size is None else size
+        if len(pop) == 0:
+            raise SamplingError("no units left to sample: the selection is empty or all sampled")
+        if n < 1:
+            raise SamplingError(f"sample size must be at least 1, got {n}")
+        if n > len(pop):
+            raise SamplingError(f"cannot sample {n} units: only {len(pop)} are left to sample")
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        chosen = draw(pop.ids, n, seed, pop.strata(stratify))
+        shared = choose_shared(n, project.overlap, seed)
+        params = {
+            "confidence": confidence,
+            "margin": margin,
+            "size": size,
+            "stratify": stratify,
+            "population": len(pop),
+            "sampled": n,
+            "unit_type": project.unit_type,
+            "selection": project.selection,
+        }
+        is_post = project.unit_type == Project.UnitType.POST
         order = (Round.objects.filter(project=project).aggregate(m=Max("order"))["m"] or 0) + 1
         new_round = Round.objects.create(
             project=project, name=round_name, order=order, seed=seed, params=params
