@@ -198,12 +198,18 @@ def test_a_rate_limited_run_shows_it_is_waiting(fake):
     fake.fault("429", "/t/1.json", seconds=2)
     states = []
 
-    run, _ = run_import(
-        ImportOptions(base_url=fake.url, rate=0),
-        on_progress=lambda progress: states.append((progress.state, progress.wait_reason)),
-    )
+    waiting_message = []
+
+    def watch(progress):
+        states.append((progress.state, progress.wait_reason))
+        if progress.state == ImportRun.State.WAITING and not waiting_message:
+            waiting_message.append(ImportRun.objects.get().message)
+
+    run, _ = run_import(ImportOptions(base_url=fake.url, rate=0), on_progress=watch)
 
     assert (ImportRun.State.WAITING, "rate limit") in states
+    assert waiting_message[0].startswith("Waiting ")
+    assert waiting_message[0].endswith(" s: the forum asked to slow down (429).")
     assert run.state == ImportRun.State.DONE and run.wait_seconds >= 2
 
 

@@ -50,6 +50,11 @@ CHUNK_SIZE = 20
 BATCH_TOPICS = 20
 STALE_AFTER = timedelta(seconds=120)
 HEARTBEAT_EVERY = 5.0
+WAIT_REASONS = {
+    "rate limit": "the forum asked to slow down (429)",
+    "backoff": "retrying after a server or network error",
+    "rate": "keeping to the request rate",
+}
 SKIPPED_POST_TYPES = {3, 4}  # small actions ("closed", "split") and whispers
 
 
@@ -812,8 +817,11 @@ class DiscourseImport:
         self.progress.waiting = waiting
         self.progress.wait_reason = reason
         self._last_beat = time.monotonic()
+        message = ""
+        if state == ImportRun.State.WAITING:
+            message = f"Waiting {waiting:.0f} s: {WAIT_REASONS.get(reason, reason)}."
         alive = ImportRun.objects.filter(pk=self.run.pk, cancel_requested=False).update(
-            state=state, **self._run_fields()
+            state=state, message=message, **self._run_fields()
         )
         self.on_progress(self.progress)
         if not alive:
