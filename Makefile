@@ -28,7 +28,7 @@ demo-data: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py load_codebook --default
 	@$(PY) manage.py shell -c "from coding.models import Thread; import sys; sys.exit(0 if Thread.objects.exists() else 1)" \
-		|| $(PY) manage.py make_synthetic_corpus --threads 300 --posts-per-thread 6 --seed 1
+		|| $(PY) manage.py import_threads sample_data/sample_forum.jsonl.gz --source "Sample forum (synthetic)"
 	@$(PY) manage.py shell -c "from coding.models import HubModel; import sys; sys.exit(0 if HubModel.objects.exists() else 1)" \
 		|| $(PY) manage.py import_hub --from-file sample_data/hub_sample.jsonl
 
