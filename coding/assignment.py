@@ -86,32 +86,31 @@ def assign_units(project: Project) -> AssignResult:
     needy = {uid: need for uid, need in needy.items() if need > 0}
     if not needy:
         return AssignResult(0, 0)
-    existing: dict[int, dict[int, str]] = {}
-    for unit_id, coder_id, status in Assignment.objects.filter(unit_id__in=list(needy)).values_list(
-        "unit_id", "coder_id", "status"
-    ):
-        existing.setdefault(unit_id, {})[coder_id] = status
+    existing: dict[int, dict[int, tuple[str, int]]] = {}
+    rows = Assignment.objects.filter(unit__project=project).values_list(
+        "unit_id", "coder_id", "status", "id"
+    )
+    for unit_id, coder_id, status, pk in rows:
+        if unit_id in needy:
+            existing.setdefault(unit_id, {})[coder_id] = (status, pk)
     new: list[Assignment] = []
-    revive: list[tuple[int, int]] = []
+    revive: list[int] = []
     short = 0
     for unit_id, need in needy.items():
         on_unit = existing.get(unit_id, {})
-        free = [c for c in coders if on_unit.get(c) not in ACTIVE]
+        free = [c for c in coders if on_unit.get(c, ("",))[0] not in ACTIVE]
         free.sort(key=lambda c: (loads[c], tiebreak[c]))
         chosen = free[:need]
         short += need - len(chosen)
         for coder in chosen:
             loads[coder] += 1
             if coder in on_unit:
-                revive.append((unit_id, coder))
+                revive.append(on_unit[coder][1])
             else:
                 new.append(Assignment(unit_id=unit_id, coder_id=coder))
     Assignment.objects.bulk_create(new, batch_size=1000)
-    if revive:
-        condition = Q()
-        for unit_id, coder in revive:
-            condition |= Q(unit_id=unit_id, coder_id=coder)
-        Assignment.objects.filter(condition).update(
+    for start in range(0, len(revive), 500):
+        Assignment.objects.filter(pk__in=revive[start : start + 500]).update(
             status=Assignment.Status.PENDING, completed_at=None
         )
     return AssignResult(len(new) + len(revive), short)

@@ -162,3 +162,19 @@ def test_next_unit_follows_the_sample_order_and_skips_finished_units(users):
     queue[0].save()
     assert next_unit_for(project, users["alice"]) == queue[1].unit
     assert next_unit_for(project, users["bob"]) is None
+
+
+def test_a_coder_removed_and_added_back_gets_their_returned_units_again(users):
+    project = make_sampled_project(
+        admin=users["admin"], annotators=[users["alice"], users["bob"]], threads=5, k=2
+    )
+    removed = remove_member(project, users["bob"])
+    assert (removed.assigned, removed.short) == (0, 5)
+    assert Assignment.objects.filter(coder=users["bob"], status="returned").count() == 5
+
+    Membership.objects.create(project=project, user=users["bob"], role=Role.ANNOTATOR)
+    result = assign_units(project)
+
+    assert (result.assigned, result.short) == (5, 0)
+    assert Assignment.objects.filter(coder=users["bob"], status="pending").count() == 5
+    assert set(_coders_per_unit(project).values()) == {2}
