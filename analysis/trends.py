@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Q
-from django.db.models.functions import TruncMonth, TruncYear
+from django.db.models import Count, Max
+from django.db.models.functions import TruncMonth
 from scipy import stats
 
 from coding.models import HubModel, ModelTypeRule, Post, Thread
@@ -247,22 +247,38 @@ def _mentions_key(matcher: Matcher) -> str:
     return f"trends:mentions:{hashlib.sha256(corpus.encode()).hexdigest()[:32]}:{names[:32]}"
 
 
-def hub_created_table() -> CountTable:
-    """Hub models created per model type and month (unknown creation dates left out)."""
+@dataclass
+class HubGroup:
+    """Hub models of one type, creation month (``None``: unknown) and card status."""
+
+    model_type: str
+    month: str | None
+    has_card: bool
+    n: int
+
+
+def hub_groups() -> list[HubGroup]:
+    """Every Hub count the page needs, from one grouped query over the models."""
     rows = (
-        HubModel.objects.exclude(model_type="")
-        .filter(created_at__isnull=False)
-        .annotate(month=TruncMonth("created_at"))
-        .values_list("model_type", "month")
+        HubModel.objects.annotate(month=TruncMonth("created_at"))
+        .values_list("model_type", "month", "has_card_data")
         .annotate(n=Count("id"))
         .order_by()
     )
+    return [
+        HubGroup(model_type.lower(), month_key(month) if month else None, has_card, n)
+        for model_type, month, has_card, n in rows
+    ]
+
+
+def hub_created_table(groups: list[HubGroup] | None = None) -> CountTable:
+    """Hub models created per model type and month (unknown creation dates left out)."""
     counts: dict[str, dict[str, float]] = defaultdict(dict)
     months: set[str] = set()
-    for model_type, month, n in rows:
-        key = month_key(month)
-        counts[model_type.lower()][key] = counts[model_type.lower()].get(key, 0.0) + n
-        months.add(key)
+    for g in hub_groups() if groups is None else groups:
+        if g.model_type and g.month:
+            counts[g.model_type][g.month] = counts[g.model_type].get(g.month, 0.0) + g.n
+            months.add(g.month)
     return _table("hub models created", counts, months)
 
 
@@ -327,18 +343,18 @@ class Trend:
         return "rising" if self.tau > 0 else "falling"
 
 
-def card_shares(by: str = "month") -> list[CardShare]:
+def card_shares(by: str = "month", groups: list[HubGroup] | None = None) -> list[CardShare]:
     """Per month or year of creation: models created and how many have model-card data."""
-    trunc = {"month": TruncMonth, "year": TruncYear}[by]
-    rows = (
-        HubModel.objects.filter(created_at__isnull=False)
-        .annotate(period=trunc("created_at"))
-        .values_list("period")
-        .annotate(models=Count("id"), with_card=Count("id", filter=Q(has_card_data=True)))
-        .order_by("period")
-    )
-    label = month_key if by == "month" else (lambda moment: f"{moment.year:04d}")
-    return [CardShare(label(period), models, with_card) for period, models, with_card in rows]
+    if by not in ("month", "year"):
+        raise ValueError(f"card shares are per month or year, not {by!r}")
+    models: dict[str, int] = defaultdict(int)
+    with_card: dict[str, int] = defaultdict(int)
+    for g in hub_groups() if groups is None else groups:
+        if g.month:
+            period = g.month if by == "month" else g.month[:4]
+            models[period] += g.n
+            with_card[period] += g.n if g.has_card else 0
+    return [CardShare(p, models[p], with_card[p]) for p in sorted(models)]
 
 
 def trend_test(values: list[float]) -> Trend:
@@ -396,13 +412,9 @@ class Figures:
 def page_figures() -> Figures:
     matcher = current_matcher()
     forum = forum_mentions_table(matcher)
-    hub = hub_created_table()
-    monthly, yearly = card_shares("month"), card_shares("year")
-    stats_row = HubModel.objects.aggregate(
-        total=Count("id"),
-        typed=Count("id", filter=~Q(model_type="")),
-        undated=Count("id", filter=Q(created_at__isnull=True)),
-    )
+    groups = hub_groups()
+    hub = hub_created_table(groups)
+    monthly, yearly = card_shares("month", groups), card_shares("year", groups)
     reviewed = set(ModelTypeRule.objects.values_list("name", flat=True))
     return Figures(
         forum=forum,
@@ -413,9 +425,9 @@ def page_figures() -> Figures:
         yearly_cards=yearly,
         monthly_trend=trend_test([s.share for s in monthly]),
         yearly_trend=trend_test([s.share for s in yearly]),
-        hub_total=stats_row["total"],
-        hub_typed=stats_row["typed"],
-        hub_undated=stats_row["undated"],
+        hub_total=sum(g.n for g in groups),
+        hub_typed=sum(g.n for g in groups if g.model_type),
+        hub_undated=sum(g.n for g in groups if g.month is None),
         unreviewed=sorted(n for n in AMBIGUOUS if n in forum.counts and n not in reviewed),
     )
 
