@@ -7,6 +7,7 @@ import os
 import pty
 import random
 import select
+import signal
 import subprocess
 
 import pytest
@@ -89,6 +90,34 @@ def test_a_run_killed_at_random_points_and_rerun_ends_with_the_uninterrupted_cor
     expected = corpus(ForumSource.objects.get(base_url=reference.url))
     assert corpus(ForumSource.objects.get(base_url=fake.url)) == expected
     assert len(expected[1]) == 1300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes():
+    forum = make_forum(60, 120)
+    with FakeDiscourse(forum, delay=0.01) as fake:
+        reached = fake.event_after(20)
+        process = subprocess.Popen(
+            command(fake.url, "--rate", "0"), env=db_env(), cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert reached.wait(60)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        stored = Thread.objects.count()
+        fake.clear_log()
+        out = io.StringIO()
+        call_command("import_discourse", fake.url, "--rate", "0", stdout=out)
+
+    assert process.returncode == 1
+    assert "interrupted; finished topics are stored" in stderr
+    assert "Traceback" not in stderr
+    assert stdout.startswith("threads: ")
+    run = ImportRun.objects.order_by("pk").first()
+    assert run.state == ImportRun.State.CANCELLED and "resume" in run.message
+    assert 0 < stored < 60
+    assert len(fake.topic_fetches()) == 60 - stored
+    assert Thread.objects.count() == 60
 
 
 @pytest.mark.django_db(transaction=True)

@@ -316,3 +316,36 @@ def test_storing_topics_in_batches_gives_what_storing_them_one_by_one_gives(foru
         for source in (one_by_one, batched)
     }
     assert tags["one"] == tags["b"] and tags["one"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_started_at_the_same_moment_never_both_start():
+    import threading
+
+    from django.db import connection
+
+    from coding.importers.discourse import source_for
+
+    source_for("https://forum.test")
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            create_run(ImportOptions(base_url="https://forum.test"))
+            outcomes.append("started")
+        except ImportBusy:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["refused", "refused", "refused", "started"]
+    assert ImportRun.objects.filter(state__in=ImportRun.ACTIVE_STATES).count() == 1

@@ -109,6 +109,11 @@ class Command(BaseCommand):
         importer = DiscourseImport(run, on_progress=progress)
         try:
             counts = importer.execute()
+        except KeyboardInterrupt:
+            self.stdout.write(importer.counts.summary_line())
+            raise CommandError(
+                "interrupted; finished topics are stored, run the same command to resume"
+            ) from None
         finally:
             if progress:
                 progress.close()
