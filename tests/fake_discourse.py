@@ -124,6 +124,7 @@ class FakeForum:
         self.tag_shape = tag_shape
         self.accepted_shape = accepted_shape
         self.next_post_id = 1000
+        self.mega_topic_posts = 10_000  # Discourse's MEGA_TOPIC_POSTS_COUNT
         self.lock = threading.Lock()
 
     def add_topic(
@@ -239,6 +240,10 @@ class FakeForum:
             "archetype": "regular",
             "details": {"created_by": {"id": 1, "username": visible[0].username}},
         }
+        if len(visible) >= self.mega_topic_posts:
+            stream = data["post_stream"]
+            stream.pop("stream")
+            stream.update({"isMegaTopic": True, "lastId": visible[-1].id})
         accepted = [p for p in visible if p.accepted]
         if accepted and self.accepted_shape == "old":
             data["accepted_answer"] = {
@@ -512,6 +517,11 @@ class FakeDiscourse:
         if len(pieces) == 3:
             return self._json(self.forum.topic_json(topic))
         if pieces[3] == "posts":
+            if "post_number" in query:  # the 20 posts after a post number (mega topics)
+                after = int(query["post_number"][0])
+                later = [p for p in topic.visible_posts if p.post_number > after][:CHUNK]
+                posts = [p.as_json(topic.id) for p in later]
+                return self._json({"post_stream": {"posts": posts}, "id": topic.id})
             wanted = {int(i) for i in query.get("post_ids[]", []) if i.isdigit()}
             posts = [p.as_json(topic.id) for p in topic.visible_posts if p.id in wanted]
             return self._json({"post_stream": {"posts": posts}, "id": topic.id})

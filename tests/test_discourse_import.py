@@ -148,6 +148,20 @@ def test_both_accepted_answer_shapes_mark_the_answer(shape):
     ) == [3]
 
 
+def test_a_mega_topic_without_a_post_stream_is_read_by_post_number():
+    forum = FakeForum()
+    forum.mega_topic_posts = 50
+    forum.add_topic(1, posts=75)
+    with FakeDiscourse(forum) as fake:
+        _run, counts = _import(fake)
+
+    assert counts.posts_new == 75
+    numbers = Thread.objects.get(external_id=1).posts.values_list("post_number", flat=True)
+    assert list(numbers) == list(range(1, 76))
+    paging = [p for p in fake.requests if "post_number=" in p]
+    assert len(paging) == 4  # after posts 20, 40 and 60, then an empty page
+
+
 def test_a_category_import_includes_its_subcategories_and_names_them(fake, forum):
     _import(fake, categories=["transformers"])
 
