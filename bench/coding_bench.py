@@ -124,7 +124,8 @@ def setup_project(annotators: int, units_per_coder: int) -> dict:
     stamp = time.strftime("%Y%m%d%H%M%S")
     password = make_password(PASSWORD)
     with transaction.atomic():
-        names = [f"bench-coder-{n}" for n in range(annotators)]
+        # Fresh coders per run, so queues and progress do not grow from run to run.
+        names = [f"bench-{stamp}-{n}" for n in range(annotators)]
         existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
         User.objects.bulk_create(
             User(username=n, password=password) for n in names if n not in existing

@@ -183,6 +183,18 @@ def state_of(coding: Coding | None) -> dict[str, Any]:
     return coding.state
 
 
+_SHOWN_CODE_FIELDS = (
+    "key",
+    "parent",
+    "name",
+    "definition",
+    "when_to_use",
+    "when_not_to_use",
+    "shortcut",
+    "codable",
+)
+
+
 def codes_for_project(project: Project) -> list[Code]:
     """The active codes of the project's codebook version, in tree order (one query).
 
@@ -191,9 +203,9 @@ def codes_for_project(project: Project) -> list[Code]:
     if project.codebook_version_id is None:
         return []
     codes = list(
-        Code.objects.filter(version_id=project.codebook_version_id, active=True).order_by(
-            "order", "id"
-        )
+        Code.objects.filter(version_id=project.codebook_version_id, active=True)
+        .only(*_SHOWN_CODE_FIELDS)
+        .order_by("order", "id")
     )
     children: dict[int | None, list[Code]] = {}
     ids = {c.pk for c in codes}

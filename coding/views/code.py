@@ -22,20 +22,24 @@ from ..assignment import next_unit_for
 from ..models import Assignment, CodingEvent, Post, Project, Role, Unit
 
 
+def _one(queryset):
+    """The row of a lookup by a unique key, or None; no ORDER BY, so the key's index serves."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def _get_unit_for_user(
     request: HttpRequest, slug: str, unit_id: int
 ) -> tuple[Project, Unit, Assignment | None]:
     """The unit if the user may open it, with the user's own assignment (or None)."""
     project = get_project_for_user(request, slug)
-    unit = (
-        Unit.objects.select_related("thread", "thread__source", "round")
-        .filter(project=project, pk=unit_id)
-        .order_by("pk")
-        .first()
+    unit = _one(
+        Unit.objects.select_related("thread", "thread__source", "round").filter(
+            project=project, pk=unit_id
+        )
     )
     if unit is None:
         raise Http404("No such unit.")
-    assignment = Assignment.objects.filter(unit=unit, coder=request.user).order_by("pk").first()
+    assignment = _one(Assignment.objects.filter(unit=unit, coder=request.user))
     if assignment is None and project.user_role != Role.ADMIN:
         raise Http404("No such unit.")
     return project, unit, assignment
