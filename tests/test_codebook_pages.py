@@ -337,3 +337,50 @@ def test_staff_start_an_empty_codebook_and_add_its_first_code_in_the_editor(clie
     assert "already exists" in again.content.decode()
     login(client, users["alice"])
     assert client.post(reverse("codebook_create"), {"name": "Mine"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_hostile_markup_in_codes_comes_out_inert_on_every_codebook_page(client, users, monkeypatch):
+    from tests import test_xss_import
+    from tests.xss_payloads import PAYLOADS
+
+    # The editor's own text areas and colour swatches are page chrome here; every
+    # attribute is still audited.
+    chrome = test_xss_import.PAGE_CHROME | {"textarea", "svg"}
+    monkeypatch.setattr(test_xss_import, "PAGE_CHROME", chrome)
+    audit = test_xss_import.audit
+
+    payloads = [p for p in PAYLOADS if p.strip()][:12]
+    nodes = [Node(key="top", name=payloads[0], definition=payloads[1], color="#123456")]
+    for i, payload in enumerate(payloads[2:]):
+        nodes.append(
+            Node(
+                key=f"top.c{i}",
+                name=payload[:300],
+                parent="top",
+                definition=payload,
+                when_to_use=payload,
+                when_not_to_use=payload,
+                examples=[{"text": payload}],
+            )
+        )
+    codebook, first, _ = load_nodes(payloads[3][:200], payloads[4], nodes)
+    project = make_project("hostile", admin=users["admin"])
+    project.codebook_version = first
+    project.save()
+    coding_with(project, users["admin"], ["top.c0"])
+    apply_edit(codebook, "merge", base=1, keys=["top.c0"], into="top.c1")
+    login(client, users["admin"])
+
+    pages = {
+        "list": client.get(reverse("codebook_list")),
+        "reference": client.get(reverse("codebook_detail", args=[codebook.pk])),
+        "search": client.get(reverse("codebook_detail", args=[codebook.pk]), {"q": "x"}),
+        "editor": client.get(reverse("codebook_editor", args=[codebook.pk]), {"code": "top.c1"}),
+        "history": client.get(reverse("codebook_history", args=[codebook.pk])),
+        "upgrade": client.get(reverse("project_codebook", args=[project.slug]), {"to": "2"}),
+    }
+
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        assert audit(response.content.decode(), own_scripts=True) == [], name
