@@ -66,6 +66,12 @@ class ProjectForm(forms.ModelForm):
         )
         self.fields["categories"].choices = [(c, c) for c in categories]
 
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug == "new":
+            raise forms.ValidationError("“new” is taken by the new-project page; choose another.")
+        return slug
+
     def clean(self) -> dict:
         data = super().clean()
         after, before = data.get("created_after"), data.get("created_before")
@@ -74,19 +80,20 @@ class ProjectForm(forms.ModelForm):
         return data
 
     def selection(self) -> dict:
+        """The corpus selection from the fields that are valid (all of them after saving)."""
         data = self.cleaned_data
         selection: dict = {}
-        if data["sources"]:
+        if data.get("sources"):
             selection["sources"] = sorted(s.pk for s in data["sources"])
-        if data["categories"]:
+        if data.get("categories"):
             selection["categories"] = sorted(data["categories"])
-        if data["tags"]:
+        if data.get("tags"):
             selection["tags"] = sorted(t.name for t in data["tags"])
-        if data["created_after"]:
+        if data.get("created_after"):
             selection["created_after"] = data["created_after"].isoformat()
-        if data["created_before"]:
+        if data.get("created_before"):
             selection["created_before"] = data["created_before"].isoformat()
-        if data["accepted_answer"]:
+        if data.get("accepted_answer"):
             selection["accepted_answer"] = data["accepted_answer"] == "yes"
         return selection
 

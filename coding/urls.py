@@ -29,6 +29,11 @@ urlpatterns = [
     # Projects
     path("projects/", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_create, name="project_create"),
+    path(
+        "projects/new/matching/",
+        projects.project_selection_count,
+        name="project_selection_count",
+    ),
     path("projects/<slug:slug>/", projects.project_detail, name="project_detail"),
     path(
         "projects/<slug:slug>/sample-size/",

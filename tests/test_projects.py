@@ -161,6 +161,43 @@ def test_a_bad_project_form_names_the_wrong_field_and_creates_nothing(client, us
     assert not Project.objects.exists()
 
 
+def test_the_new_project_page_counts_the_threads_the_selection_matches(client, users):
+    source = make_source()
+    make_threads(12, source=source)
+    other = make_source("Other forum", "https://other.test")
+    make_threads(5, source=other, start_id=100)
+    client.force_login(users["staff"])
+
+    assert "<strong>17</strong> threads" in client.get("/projects/new/").content.decode()
+    fragment = client.get(
+        "/projects/new/matching/",
+        {"sources": [source.pk], "categories": ["Beginners", "Datasets"]},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert fragment.strip().startswith('<p id="selection-count"')
+    assert "<strong>6</strong> threads" in fragment
+    client.force_login(users["admin"])
+    assert client.get("/projects/new/matching/").status_code == 403
+
+
+def test_the_slug_new_is_refused(client, users):
+    version = make_codebook_version()
+    client.force_login(users["staff"])
+    response = client.post(
+        "/projects/new/",
+        {
+            "name": "New",
+            "slug": "new",
+            "codebook_version": version.pk,
+            "unit_type": "thread",
+            "coders_per_unit": 2,
+            "overlap_percent": 100,
+        },
+    )
+    assert "taken by the new-project page" in response.content.decode()
+    assert not Project.objects.exists()
+
+
 def test_only_staff_may_create_projects(client, users):
     client.force_login(users["admin"])
     assert client.get("/projects/new/").status_code == 403
@@ -181,6 +218,7 @@ def test_admin_sees_set_up_progress_per_annotator_and_per_round(client, users):
     assert "alice" in body
     assert "bob" in body
     assert "main" in body
+    assert "sources: Forum study" in body
     assert "Draw a sample" in body
     assert "Codebook study v1" in body
 
@@ -227,7 +265,7 @@ def test_admin_project_page_uses_a_constant_number_of_queries(
 ):
     _study(users, threads=threads)
     client.force_login(users["admin"])
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         assert client.get("/projects/study/").status_code == 200
 
 

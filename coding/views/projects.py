@@ -25,14 +25,22 @@ from ..models import (
     CodeApplication,
     CodebookVersion,
     Coding,
+    ForumSource,
     Membership,
+    Post,
     Project,
     Role,
     Unit,
 )
 from ..progress import memberships_with_progress, project_progress
 from ..project_forms import MemberForm, ProjectForm, ReassignForm, SampleForm
-from ..sampling import SamplingError, draw_round, population_count, sample_size
+from ..sampling import (
+    SamplingError,
+    draw_round,
+    population_count,
+    sample_size,
+    selected_threads,
+)
 
 QUEUE_PREVIEW = 20
 UNITS_PER_PAGE = 100
@@ -58,8 +66,30 @@ def project_create(request: HttpRequest) -> HttpResponse:
             Membership.objects.create(project=project, user=request.user, role=Role.ADMIN)
         messages.success(request, f"Project {project.name} created. Add annotators, then sample.")
         return redirect("project_detail", slug=project.slug)
-    context = {"form": form, "has_codebook": CodebookVersion.objects.exists()}
+    context = {
+        "form": form,
+        "has_codebook": CodebookVersion.objects.exists(),
+        **_matching({}),
+    }
     return render(request, "coding/project_form.html", context)
+
+
+def _matching(selection: dict) -> dict:
+    threads = selected_threads(Project(selection=selection))
+    return {
+        "matching_threads": threads.count(),
+        "matching_posts": Post.objects.filter(thread__in=threads).count(),
+    }
+
+
+@staff_required
+@require_GET
+def project_selection_count(request: HttpRequest) -> HttpResponse:
+    """How many threads (and posts) the corpus selection being filled in matches."""
+    form = ProjectForm(request.GET)
+    form.is_valid()
+    context = _matching(form.selection())
+    return render(request, "coding/project_form.html#selection-count", context)
 
 
 def _project(request: HttpRequest, slug: str, *, admin: bool = False) -> Project:
@@ -94,9 +124,18 @@ def _admin_context(project: Project, sample_form: SampleForm | None = None) -> d
         "progress": project_progress(project),
         "left": left,
         "overlap_pct": project.overlap * 100,
+        "source_names": _source_names(project.selection),
         **_calculator(left, 0.95, 0.05),
         "sample_form": sample_form or SampleForm(),
     }
+
+
+def _source_names(selection: dict) -> list[str]:
+    if not selection.get("sources"):
+        return []
+    return list(
+        ForumSource.objects.filter(pk__in=selection["sources"]).values_list("name", flat=True)
+    )
 
 
 def _calculator(left: int, confidence: float, margin: float) -> dict:

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from coding.codebook_io import load_default
-from coding.models import Assignment, Project, Unit
+from coding.models import Assignment, Project, Thread, Unit
 from coding.sampling import sample_size
 from coding.synthetic import make_corpus
 from tests.browser.conftest import login, screenshot
@@ -34,6 +34,12 @@ def test_admin_creates_a_project_samples_30_threads_and_sees_both_annotators_cod
     page.fill("#id_slug", "model-reuse")
     page.select_option("#id_codebook_version", str(version.pk))
     page.fill("#id_coders_per_unit", "2")
+    matching = page.locator("#selection-count strong")
+    expect(matching).to_have_text("60")
+    page.select_option("#id_accepted_answer", "yes")
+    expect(matching).to_have_text(str(Thread.objects.filter(has_accepted_answer=True).count()))
+    page.select_option("#id_accepted_answer", "")
+    expect(matching).to_have_text("60")
     page.click("button:has-text('Create project')")
     expect(page.locator("h1")).to_have_text("Model reuse")
     expect(page.locator("#sample-size")).to_contain_text("of 60 units left to sample")
