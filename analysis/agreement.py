@@ -303,6 +303,8 @@ def alpha(
     bincount and the coincidence matrix with one matrix product.
     """
     data = np.asarray(reliability_data, dtype=np.float64)
+    if level == "nominal" and value_domain is None:
+        return _nominal_alpha(data)
     n_units = data.shape[1]
     present = ~np.isnan(data)
     values = data[present]
@@ -324,6 +326,28 @@ def alpha(
     counts = counts.reshape(n_units, n_values)
     numbers = domain if level != "nominal" else np.arange(n_values, dtype=np.float64)
     return alpha_from_coincidences(coincidence_matrix(counts), numbers, level)
+
+
+def _nominal_alpha(data: np.ndarray) -> float:
+    """Nominal alpha of a coders × units matrix without building per-unit value counts.
+
+    A unit's row of the coincidence matrix only matters through Σ_c n_uc², which is
+    m_u plus twice the number of coder pairs that gave the same value (NaN never equals
+    NaN, so missing values never agree); the loop runs over coder pairs, not units.
+    """
+    present = ~np.isnan(data)
+    m = present.sum(axis=0).astype(np.float64)
+    agreeing = np.zeros(data.shape[1])
+    for a, b in combinations(range(data.shape[0]), 2):
+        agreeing += data[a] == data[b]
+    pairable = m >= 2
+    m_p = m[pairable]
+    observed = ((m_p**2 - (m_p + 2 * agreeing[pairable])) / (m_p - 1)).sum()
+    values = data[:, pairable][present[:, pairable]]
+    n_v = pd.Series(values).value_counts().to_numpy(dtype=np.float64)
+    n = n_v.sum()
+    expected = n**2 - (n_v**2).sum()
+    return float(_alpha_ratio(n, observed, expected))
 
 
 # --------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from analysis.agreement import LEVELS, agreement_report, masi_distance
+from analysis.agreement import LEVELS, agreement_report, alpha, masi_distance
 
 TOLERANCE = 1e-9
 CODES = ["a", "b", "c", "d"]
@@ -80,6 +80,7 @@ def test_alpha_matches_the_krippendorff_package_at_every_level(level, rows):
     report = agreement_report(long_single(rows), level=level, replicates=0)
     assert report["mode"] == "single"
     assert_same(report["krippendorff_alpha"], expected)
+    assert_same(alpha(data, level), expected)  # the fast path over a coders × units matrix
 
 
 @quick
