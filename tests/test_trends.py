@@ -322,3 +322,16 @@ def test_the_review_screen_runs_a_fixed_number_of_queries(client, users, django_
     # Three examples per name, oldest first: the first forum thread, then two of the new ones.
     assert body.count("Is OPT any good?") == 2
     assert "Chat models" in body
+
+
+def test_a_model_created_in_the_last_second_of_a_month_counts_in_that_month():
+    HubModel.objects.create(
+        repo_id="org/late",
+        model_type="bert",
+        created_at=datetime(2021, 1, 31, 23, 59, 59, tzinfo=UTC),
+    )
+    HubModel.objects.create(
+        repo_id="org/early", model_type="bert", created_at=datetime(2021, 2, 1, 0, 0, tzinfo=UTC)
+    )
+    assert trends.hub_created_table().counts == {"bert": {"2021-01": 1, "2021-02": 1}}
+    assert [s.period for s in trends.card_shares("year")] == ["2021"]
