@@ -113,6 +113,10 @@ class CodeTree:
 
     frame: pd.DataFrame  # index: key; columns: label, parent, color, depth, order
 
+    def __post_init__(self) -> None:
+        self._parents = dict(zip(self.frame.index, self.frame["parent"], strict=True))
+        self.depths = dict(zip(self.frame.index, self.frame["depth"], strict=True))
+
     @classmethod
     def from_rows(cls, rows: Iterable[dict]) -> CodeTree:
         """Rows with ``key``, ``label``, ``parent`` (a key or empty), ``color``, ``order``."""
@@ -155,7 +159,7 @@ class CodeTree:
         chain = []
         while key:
             chain.append(key)
-            key = self.frame.at[key, "parent"]
+            key = self._parents[key]
         return chain
 
     def subtree(self, key: str) -> list[str]:
@@ -248,8 +252,8 @@ class Counts:
     @property
     def total_applications(self) -> int:
         """Every code applied, once: the applications under the roots."""
-        roots = self.nodes["code"].map(lambda k: self.tree.frame.at[k, "depth"] == 0)
-        return int(self.nodes.loc[roots.astype(bool), "applications"].sum())
+        roots = self.nodes["code"].map(self.tree.depths) == 0
+        return int(self.nodes.loc[roots, "applications"].sum())
 
 
 NODE_COLUMNS = ["code", "month", "units", "applications"]
@@ -747,6 +751,7 @@ def read_counts(
     rows_sql, rows_params = (
         src.applications.annotate(obs_key=F(src.obs_field), month_key=month)
         .values("obs_key", "code_id", "month_key")
+        .order_by()
         .query.sql_with_params()
     )
     pairs = ancestor_pairs(id_keys, tree)
@@ -754,11 +759,15 @@ def read_counts(
     values = ", ".join(["(%s, %s)"] * len(pairs))
     if connection.vendor == "postgresql":
         node_map = f"(VALUES {values}) AS m(code_id, node)"
+        join = "m.code_id = a.code_id"
     else:
         node_map = f"(SELECT column1 AS code_id, column2 AS node FROM (VALUES {values})) AS m"  # noqa: S608
+        # Unary plus keeps SQLite from driving the join through the code index, which
+        # would visit every application once per code above it.
+        join = "m.code_id = +a.code_id"
     sql = (
         "SELECT m.node, a.month_key, COUNT(DISTINCT a.obs_key), COUNT(*) "  # noqa: S608
-        f"FROM ({rows_sql}) AS a JOIN {node_map} ON m.code_id = a.code_id "
+        f"FROM ({rows_sql}) AS a JOIN {node_map} ON {join} "
         "GROUP BY m.node, a.month_key"
     )
     with connection.cursor() as cursor:
@@ -775,7 +784,7 @@ def read_counts(
         )
         tree = tree.with_extra(unknown, labels)
     obs_month = _month(project, src.obs_unit_path) if monthly else no_month
-    totals_rows = src.observations.values(month=obs_month).annotate(count=Count("pk"))
+    totals_rows = src.observations.order_by().values(month=obs_month).annotate(count=Count("pk"))
     totals = pd.Series(
         {r["month"]: r["count"] for r in totals_rows}, name="count", dtype="int64"
     ).sort_index()
