@@ -65,7 +65,7 @@ def test_every_logged_in_user_reads_the_reference_page_with_definitions_and_shor
     codebook, _ = setting
     login(client, users["outsider"])
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = client.get(reverse("codebook_detail", args=[codebook.pk]))
 
     page = response.content.decode()
@@ -384,3 +384,20 @@ def test_hostile_markup_in_codes_comes_out_inert_on_every_codebook_page(client, 
     for name, response in pages.items():
         assert response.status_code == 200, name
         assert audit(response.content.decode(), own_scripts=True) == [], name
+
+
+@pytest.mark.django_db
+def test_the_reference_page_names_the_readers_projects_and_offers_admins_the_upgrade(
+    client, users, setting
+):
+    codebook, project = setting
+    apply_edit(codebook, "rename", base=1, key="help", name="Answers")
+    upgrade_url = reverse("project_codebook", args=[project.slug])
+
+    admin_page = login(client, users["admin"]).get(reverse("codebook_detail", args=[codebook.pk]))
+    alice_page = login(client, users["alice"]).get(reverse("codebook_detail", args=[codebook.pk]))
+
+    assert "Study (v1)" in admin_page.content.decode()
+    assert upgrade_url in admin_page.content.decode()
+    assert "Study (v1)" in alice_page.content.decode()
+    assert upgrade_url not in alice_page.content.decode()

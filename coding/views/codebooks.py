@@ -31,7 +31,7 @@ from ..codebook import (
     upgrade_project,
 )
 from ..codebook_io import FORMATS, export_version, load_file
-from ..models import Codebook, CodebookVersion, Post
+from ..models import Codebook, CodebookVersion, Membership, Post, Role
 
 CONTENT_TYPES = {"csv": "text/csv", "json": "application/json", "qdc": "application/xml"}
 
@@ -109,7 +109,12 @@ def codebook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     rows = search_rows(tree_rows(nodes_of(version)), query) if version else []
     _attach_examples(rows)
+    projects = Membership.objects.filter(
+        user=request.user, project__codebook_version__codebook=codebook
+    ).select_related("project__codebook_version")
     context = {
+        "projects": projects,
+        "admin_role": Role.ADMIN,
         "codebook": codebook,
         "version": version,
         "latest": latest,
