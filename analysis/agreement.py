@@ -343,8 +343,13 @@ def _nominal_alpha(data: np.ndarray) -> float:
     pairable = m >= 2
     m_p = m[pairable]
     observed = ((m_p**2 - (m_p + 2 * agreeing[pairable])) / (m_p - 1)).sum()
-    values = data[:, pairable][present[:, pairable]]
-    n_v = pd.Series(values).value_counts().to_numpy(dtype=np.float64)
+    values = data[present & pairable[None, :]]
+    low = values.min(initial=0.0)
+    span = values.max(initial=0.0) - low
+    if span < 1_000_000 and np.array_equal(values, np.round(values)):
+        n_v = np.bincount((values - low).astype(np.int64)).astype(np.float64)
+    else:
+        n_v = pd.Series(values).value_counts().to_numpy(dtype=np.float64)
     n = n_v.sum()
     expected = n**2 - (n_v**2).sum()
     return float(_alpha_ratio(n, observed, expected))
