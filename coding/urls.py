@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import code, codebooks, corpus, imports, projects, site
+from .views import adjudication, code, codebooks, corpus, imports, projects, site
 
 urlpatterns = [
     path("", site.home, name="home"),
@@ -62,4 +62,20 @@ urlpatterns = [
         name="coding_history",
     ),
     path("projects/<slug:slug>/next/", code.code_next, name="code_next"),
+    # Adjudication (project admins)
+    path(
+        "projects/<slug:slug>/adjudicate/",
+        adjudication.adjudication_queue,
+        name="adjudication_queue",
+    ),
+    path(
+        "projects/<slug:slug>/adjudicate/accept/",
+        adjudication.adjudication_bulk_accept,
+        name="adjudication_bulk_accept",
+    ),
+    path(
+        "projects/<slug:slug>/adjudicate/<int:unit_id>/",
+        adjudication.adjudicate_unit,
+        name="adjudicate_unit",
+    ),
 ]

@@ -1,0 +1,149 @@
+import threading
+
+import pytest
+from django.db import connection
+from django.urls import get_resolver
+
+from coding import adjudication as adj
+from coding.models import Coding, GoldEvent, GoldLabel
+from tests.factories_exports import make_coded_project
+
+pytestmark = pytest.mark.django_db
+
+
+def test_units_are_classed_by_agreement_and_rules_start_from_the_coders_sets(users):
+    project = make_coded_project(users)
+    entries = adj.unit_codings(project)
+    u1, u2, u3 = project.units.order_by("position")
+    assert entries[u1.pk].kind == "unanimous"
+    assert entries[u2.pk].kind == "disagreement"
+    assert entries[u3.pk].union == {"__not_relevant__", "memory"}
+    assert entries[u3.pk].intersection == frozenset()
+    assert entries[u2.pk].majority == frozenset()  # one of two coders is no majority
+
+
+def test_bulk_accept_turns_only_unanimous_and_sure_single_units_into_gold(users):
+    project = make_coded_project(users)
+    GoldLabel.objects.all().delete()
+    u1, u2, u3 = project.units.order_by("position")
+    Coding.objects.filter(unit=u3, coder=users["bob"]).delete()
+    entries = adj.unit_codings(project)
+    assert {e.unit_id for e in adj.acceptable(entries)} == {u1.pk, u3.pk}
+
+    assert adj.bulk_accept(project, users["admin"], entries) == 2
+
+    gold = GoldLabel.objects.get(unit=u1)
+    assert gold.rule == "unanimous"
+    assert sorted(c.key for c in gold.codes.all()) == ["install", "memory"]
+    assert GoldLabel.objects.get(unit=u3).not_relevant
+    assert not GoldLabel.objects.filter(unit=u2).exists()
+
+
+def test_a_decision_records_rule_rationale_and_history_and_leaves_codings_alone(users):
+    project = make_coded_project(users)
+    u2 = project.units.order_by("position")[1]
+    before = list(Coding.objects.values_list("id", "memo", "revision"))
+    gold = adj.decide(
+        project, u2, users["admin"], codes={"docs"}, rule="union", rationale="Docs gap is explicit."
+    )
+    assert (gold.rule, gold.rationale, gold.revision) == ("union", "Docs gap is explicit.", 1)
+    adj.reopen(u2, users["admin"], base_revision=1)
+    adj.decide(project, u2, users["admin"], codes=set(), rule="manual", base_revision=2)
+    actions = list(GoldEvent.objects.filter(gold__unit=u2).values_list("action", flat=True))
+    assert actions == ["decide", "reopen", "decide"]
+    assert list(Coding.objects.values_list("id", "memo", "revision")) == before
+
+
+def test_a_decision_based_on_a_stale_revision_is_refused(users):
+    project = make_coded_project(users)
+    u2 = project.units.order_by("position")[1]
+    adj.decide(project, u2, users["admin"], codes={"docs"}, rule="union")
+    with pytest.raises(adj.AdjudicationConflict):
+        adj.decide(project, u2, users["admin"], codes=set(), rule="manual", base_revision=None)
+    assert [c.key for c in GoldLabel.objects.get(unit=u2).codes.all()] == ["docs"]
+
+
+def _adjudication_urls(project, unit):
+    urls = []
+    for pattern in get_resolver().url_patterns:
+        for sub in getattr(pattern, "url_patterns", [pattern]):
+            route = str(sub.pattern)
+            if "adjudicate" in route:
+                urls.append(
+                    "/"
+                    + route.replace("<slug:slug>", project.slug).replace(
+                        "<int:unit_id>", str(unit.pk)
+                    )
+                )
+    return urls
+
+
+def test_every_adjudication_url_refuses_annotators_and_outsiders(client, users):
+    project = make_coded_project(users)
+    unit = project.units.order_by("position")[1]
+    urls = _adjudication_urls(project, unit)
+    assert len(urls) == 3
+    for name, expected in (("alice", 403), ("bob", 403), ("outsider", 404), ("staff", 404)):
+        client.force_login(users[name])
+        for url in urls:
+            assert client.get(url).status_code in {expected, 405}, (name, url)
+            status = client.post(url, {"codes": ["docs"]}).status_code
+            assert status in {expected, 405}, (name, url)
+    assert not GoldLabel.objects.filter(unit=unit).exists()
+
+
+def test_admin_decides_through_the_page_and_moves_to_the_next_unit(client, users):
+    project = make_coded_project(users)
+    _, u2, u3 = project.units.order_by("position")
+    client.force_login(users["admin"])
+    page = client.get(f"/projects/{project.slug}/adjudicate/{u2.pk}/")
+    body = page.content.decode()
+    assert (
+        "Coder A" in body
+        and "alice" not in body.split("What the coders said")[1].split("Gold label")[0]
+    )
+    response = client.post(
+        f"/projects/{project.slug}/adjudicate/{u2.pk}/",
+        {"codes": ["docs"], "rule": "union", "rationale": "ok", "base_revision": ""},
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/adjudicate/{u3.pk}/")
+    queue = client.get(f"/projects/{project.slug}/adjudicate/").content.decode()
+    assert "67% adjudicated" in queue
+
+
+def test_queue_filters_by_code_and_pair(client, users):
+    project = make_coded_project(users)
+    client.force_login(users["admin"])
+    page = client.get(f"/projects/{project.slug}/adjudicate/?kind=all&code=docs&decided=1")
+    assert page.context["shown"] == 1
+    page = client.get(f"/projects/{project.slug}/adjudicate/?kind=all&pair=alice%2Bbob&decided=1")
+    assert page.context["shown"] == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_deciding_the_same_unit_at_once_never_overwrite_silently(users):
+    project = make_coded_project(users)
+    u2 = project.units.order_by("position")[1]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def decide(codes):
+        barrier.wait()
+        try:
+            adj.decide(project, u2, users["admin"], codes=codes, rule="manual", base_revision=None)
+            outcomes.append("saved")
+        except adj.AdjudicationConflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=decide, args=(c,)) for c in ({"docs"}, {"memory"})]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert sorted(outcomes) == ["conflict", "saved"]
+    assert GoldLabel.objects.get(unit=u2).revision == 1
+    assert GoldEvent.objects.filter(gold__unit=u2).count() == 1
