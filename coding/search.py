@@ -1,10 +1,12 @@
 """Full-text search over thread titles and post text, in the database's own engine.
 
-SQLite: two FTS5 tables over the plain text of posts and the titles of threads (external
-content, so the text is stored once), kept in step by triggers. Triggers also cover the
-raw-SQL bulk inserts of the synthetic corpus. A table rebuild by a later migration drops
-a table's triggers with it, so ``ensure_search_index`` runs after every ``migrate`` and
-restores them (re-indexing) when any is missing.
+SQLite: two FTS5 tables kept in step by triggers (which also cover the raw-SQL bulk
+inserts of the synthetic corpus). Post text goes into a contentless table whose rowid is
+``thread_id << 24 | post_number``, so the threads matching a search are read from the
+index alone (``rowid >> 24``) without looking up a million post rows; post numbers stay
+below 2**24. Titles use an external-content table on the thread rows. A table rebuild by
+a later migration drops a table's triggers with it, so ``ensure_search_index`` runs after
+every ``migrate`` and restores them (re-indexing) when any is missing.
 
 PostgreSQL: GIN indexes on ``to_tsvector('english', ...)`` expressions; the queries
 below repeat those expressions exactly so the planner uses the indexes.
@@ -24,37 +26,46 @@ from django.db.models.expressions import RawSQL
 MAX_TERMS = 12
 # PostgreSQL refuses a tsvector over 1 MB, so posts are indexed by their first 100,000
 # characters. The match queries repeat the indexed expressions exactly.
-PG_POSTS_MATCHING = (
+PG_THREADS_MATCHING = (
     "SELECT thread_id FROM coding_post WHERE "
     "to_tsvector('english'::regconfig, left(plain_text, 100000)) "
+    "@@ websearch_to_tsquery('english'::regconfig, %s) "
+    "UNION SELECT id FROM coding_thread WHERE to_tsvector('english'::regconfig, title) "
     "@@ websearch_to_tsquery('english'::regconfig, %s)"
 )
-PG_TITLES_MATCHING = (
-    "SELECT id FROM coding_thread WHERE to_tsvector('english'::regconfig, title) "
-    "@@ websearch_to_tsquery('english'::regconfig, %s)"
+SQLITE_THREADS_MATCHING = (
+    "SELECT rowid >> 24 FROM coding_post_search WHERE coding_post_search MATCH %s "
+    "UNION SELECT rowid FROM coding_thread_fts WHERE coding_thread_fts MATCH %s"
 )
-SQLITE_POSTS_MATCHING = (
-    "SELECT thread_id FROM coding_post WHERE id IN "
-    "(SELECT rowid FROM coding_post_fts WHERE coding_post_fts MATCH %s)"
-)
-SQLITE_TITLES_MATCHING = "SELECT rowid FROM coding_thread_fts WHERE coding_thread_fts MATCH %s"
 
-_SQLITE_TABLES = ("coding_post_fts", "coding_thread_fts")
+_SQLITE_TABLES = ("coding_post_search", "coding_thread_fts")
 _SQLITE_TRIGGERS = tuple(f"{t}_{e}" for t in _SQLITE_TABLES for e in ("insert", "delete", "update"))
+# An earlier layout (external content on posts), dropped where it is found.
+_SQLITE_LEGACY = (
+    "DROP TRIGGER IF EXISTS coding_post_fts_insert",
+    "DROP TRIGGER IF EXISTS coding_post_fts_delete",
+    "DROP TRIGGER IF EXISTS coding_post_fts_update",
+    "DROP TABLE IF EXISTS coding_post_fts",
+)
 SQLITE_SETUP = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS coding_post_fts USING fts5(plain_text, "
-    "content='coding_post', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER IF NOT EXISTS coding_post_fts_insert AFTER INSERT ON coding_post BEGIN "
-    "INSERT INTO coding_post_fts(rowid, plain_text) VALUES (new.id, new.plain_text); END",
-    "CREATE TRIGGER IF NOT EXISTS coding_post_fts_delete AFTER DELETE ON coding_post BEGIN "
-    "INSERT INTO coding_post_fts(coding_post_fts, rowid, plain_text) "
-    "VALUES ('delete', old.id, old.plain_text); END",
-    "CREATE TRIGGER IF NOT EXISTS coding_post_fts_update AFTER UPDATE OF plain_text "
-    "ON coding_post BEGIN "
-    "INSERT INTO coding_post_fts(coding_post_fts, rowid, plain_text) "
-    "VALUES ('delete', old.id, old.plain_text); "
-    "INSERT INTO coding_post_fts(rowid, plain_text) VALUES (new.id, new.plain_text); END",
-    "INSERT INTO coding_post_fts(coding_post_fts) VALUES ('rebuild')",
+    *_SQLITE_LEGACY,
+    "CREATE VIRTUAL TABLE IF NOT EXISTS coding_post_search USING fts5(plain_text, "
+    "content='', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER IF NOT EXISTS coding_post_search_insert AFTER INSERT ON coding_post BEGIN "
+    "INSERT INTO coding_post_search(rowid, plain_text) "
+    "VALUES ((new.thread_id << 24) | new.post_number, new.plain_text); END",
+    "CREATE TRIGGER IF NOT EXISTS coding_post_search_delete AFTER DELETE ON coding_post BEGIN "
+    "INSERT INTO coding_post_search(coding_post_search, rowid, plain_text) "
+    "VALUES ('delete', (old.thread_id << 24) | old.post_number, old.plain_text); END",
+    "CREATE TRIGGER IF NOT EXISTS coding_post_search_update "
+    "AFTER UPDATE OF plain_text, post_number, thread_id ON coding_post BEGIN "
+    "INSERT INTO coding_post_search(coding_post_search, rowid, plain_text) "
+    "VALUES ('delete', (old.thread_id << 24) | old.post_number, old.plain_text); "
+    "INSERT INTO coding_post_search(rowid, plain_text) "
+    "VALUES ((new.thread_id << 24) | new.post_number, new.plain_text); END",
+    "INSERT INTO coding_post_search(coding_post_search) VALUES ('delete-all')",
+    "INSERT INTO coding_post_search(rowid, plain_text) "
+    "SELECT (thread_id << 24) | post_number, plain_text FROM coding_post",
     "CREATE VIRTUAL TABLE IF NOT EXISTS coding_thread_fts USING fts5(title, "
     "content='coding_thread', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
     "CREATE TRIGGER IF NOT EXISTS coding_thread_fts_insert AFTER INSERT ON coding_thread BEGIN "
@@ -70,6 +81,7 @@ SQLITE_SETUP = (
     "INSERT INTO coding_thread_fts(coding_thread_fts) VALUES ('rebuild')",
 )
 SQLITE_TEARDOWN = (
+    *_SQLITE_LEGACY,
     *(f"DROP TRIGGER IF EXISTS {name}" for name in _SQLITE_TRIGGERS),
     *(f"DROP TABLE IF EXISTS {name}" for name in _SQLITE_TABLES),
 )
@@ -145,18 +157,14 @@ def search_threads(threads: QuerySet, text: str, vendor: str) -> QuerySet:
         if not query:
             return threads
         # The user's words travel only as query parameters.
-        in_title = RawSQL(SQLITE_TITLES_MATCHING, [query])  # noqa: S611
-        in_posts = RawSQL(SQLITE_POSTS_MATCHING, [query])  # noqa: S611
-    elif vendor == "postgresql":
+        matching = RawSQL(SQLITE_THREADS_MATCHING, [query, query])  # noqa: S611
+        return threads.filter(pk__in=matching)
+    if vendor == "postgresql":
         if not _WORD.search(text or ""):
             return threads
-        in_title = RawSQL(PG_TITLES_MATCHING, [text])  # noqa: S611
-        in_posts = RawSQL(PG_POSTS_MATCHING, [text])  # noqa: S611
-    else:
-        words = _WORD.findall(text or "")[:MAX_TERMS]
-        for word in words:
-            threads = threads.filter(
-                Q(title__icontains=word) | Q(posts__plain_text__icontains=word)
-            )
-        return threads.distinct()
-    return threads.filter(Q(pk__in=in_title) | Q(pk__in=in_posts))
+        matching = RawSQL(PG_THREADS_MATCHING, [text, text])  # noqa: S611
+        return threads.filter(pk__in=matching)
+    # Other databases: a slow but correct fallback without an index.
+    for word in _WORD.findall(text or "")[:MAX_TERMS]:
+        threads = threads.filter(Q(title__icontains=word) | Q(posts__plain_text__icontains=word))
+    return threads.distinct()

@@ -181,7 +181,8 @@ def make_topic(rng: random.Random, topic_id: int, users: list[str]) -> dict:
         parts: list[str] = []
         if index == 0:
             text = title if not hostile else "A question about a model."
-            parts.append(_p(text.rstrip("?") + "?"))
+            said = text.rstrip("?") + "?"
+            parts.append(_p(said))
             parts.extend(_p(rng.choice(DETAILS)) for _ in range(rng.randint(0, 2)))
             if rng.random() < 0.5:
                 parts.append(_code(rng.choice(CODE).format(model=model)))
@@ -193,14 +194,17 @@ def make_topic(rng: random.Random, topic_id: int, users: list[str]) -> dict:
                 parts.append(_quote(posts[reply_to - 1]["username"], reply_to, topic_id,
                                     texts.get(reply_to, "see above")))  # fmt: skip
             if author == asker and index > 1:
-                parts.append(_p(rng.choice(THANKS)))
+                said = rng.choice(THANKS)
+                parts.append(_p(said))
             else:
-                parts.extend(_p(rng.choice(REPLIES)) for _ in range(rng.randint(1, 3)))
+                sentences = [rng.choice(REPLIES) for _ in range(rng.randint(1, 3))]
+                said = sentences[0]
+                parts.extend(_p(sentence) for sentence in sentences)
                 if rng.random() < 0.15:
                     parts.append(_code(rng.choice(CODE).format(model=model)))
         if hostile and index in (0, 1):
             parts.append(HOSTILE[(topic_id + index) % len(HOSTILE)])
-        texts[number] = rng.choice(REPLIES)
+        texts[number] = said
         posts.append(
             {
                 "id": next_post_id,

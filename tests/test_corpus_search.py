@@ -78,7 +78,7 @@ def test_the_search_index_survives_a_table_rebuild_by_a_later_migration():
     make_thread("Accelerate hangs", posts=["<p>Two GPUs wait forever.</p>"])
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER coding_post_fts_insert")
+            cursor.execute("DROP TRIGGER coding_post_search_insert")
         assert ensure_search_index(connection) is True
         make_thread("Later thread", external_id=2, posts=["<p>Deadlock at the barrier.</p>"])
         assert ensure_search_index(connection) is False
@@ -87,3 +87,23 @@ def test_the_search_index_survives_a_table_rebuild_by_a_later_migration():
         make_thread("Later thread", external_id=2, posts=["<p>Deadlock at the barrier.</p>"])
     assert found("forever") == ["Accelerate hangs"]
     assert found("deadlock") == ["Later thread"]
+
+
+@pytest.mark.django_db
+def test_renumbered_posts_stay_searchable_by_their_own_words():
+    source = make_source()
+    first = PostRecord(11, 1, "ana", T0, "<p>Loading fails with a pickle error.</p>")
+    second = PostRecord(12, 2, "ben", T0, "<p>Try safetensors instead.</p>")
+    record = ThreadRecord(external_id=1, title="Loading", created_at=T0, posts=[first, second])
+    store_thread(source, record)
+
+    second.post_number = 3
+    inserted = PostRecord(13, 2, "cy", T0, "<p>Which library version?</p>")
+    record.posts = [first, inserted, second]
+    store_thread(source, record)
+
+    assert found("safetensors") == ["Loading"]
+    assert found("library version") == ["Loading"]
+    assert found("pickle") == ["Loading"]
+    Thread.objects.all().delete()
+    assert found("safetensors") == found("library") == found("pickle") == []
