@@ -197,3 +197,9 @@ def test_admin_can_hide_the_reports_again(client, users, study):
     assert "Reports are hidden from annotators." in response.content.decode()
     client.force_login(users["alice"])
     assert client.get(URL).status_code == 403
+
+
+def test_the_project_page_links_admins_to_the_reports(client, users, study):
+    client.force_login(users["admin"])
+    body = client.get("/projects/report-study/").content.decode()
+    assert f'href="{URL}"' in body
