@@ -438,6 +438,8 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
             "/dev/null",
             "--error-logfile",
             "-",
+            "--timeout",
+            "120",
             "--log-level",
             "warning",
         ],
