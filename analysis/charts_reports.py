@@ -49,6 +49,7 @@ FALLBACK = [
     "#9edae5",
 ]
 WIDTH = 8.0
+NAME_COLUMNS = ("code", "label", "term")
 
 
 def distinct_colors(keys: list[str], colors: dict[str, str]) -> dict[str, str]:
@@ -120,25 +121,23 @@ def frequency_chart(table: pd.DataFrame, colors: dict[str, str], title: str = ""
 
 
 def trend_chart(wide: pd.DataFrame, colors: dict[str, str], ylabel: str, title: str = "") -> Figure:
-    """One line per code (a row of ``wide``: code, label, then one column per period)."""
+    """One line per row of ``wide``: its name (``code`` and ``label``, or ``term``), then
+    one column per period."""
     with rc_context(STYLE):
-        periods = [c for c in wide.columns if c not in ("code", "label")]
+        names = [c for c in wide.columns if c in NAME_COLUMNS]
+        periods = [c for c in wide.columns if c not in NAME_COLUMNS]
         if not len(wide) or not periods:
             return _empty("No units in this window.")
         fig = Figure(figsize=(WIDTH + 2.2, 4.2), layout="constrained")
         ax = fig.add_subplot()
         x = np.arange(len(periods))
-        palette = distinct_colors(list(wide["code"]), colors)
-        for row in wide.itertuples(index=False):
-            values = pd.to_numeric(pd.Series(row[2:]), errors="coerce").to_numpy(dtype=float)
+        keys = [str(k) for k in wide[names[0]]]
+        labels = [str(k) for k in wide["label" if "label" in names else names[0]]]
+        palette = distinct_colors(keys, colors)
+        for key, label, values in zip(keys, labels, wide[periods].to_numpy(), strict=True):
+            series = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
             ax.plot(
-                x,
-                values,
-                marker="o",
-                markersize=3,
-                linewidth=1.6,
-                color=palette[row[0]],
-                label=row[1],
+                x, series, marker="o", markersize=3, linewidth=1.6, color=palette[key], label=label
             )
         step = max(1, math.ceil(len(periods) / 16))
         ax.set_xticks(x[::step], periods[::step], rotation=45, ha="right")

@@ -30,15 +30,20 @@ from .reports import (
     CodeTree,
     Filters,
     ReportError,
+    Term,
     cooccurrence,
     cooccurrence_matrix,
     filter_choices,
     frequency,
     frequency_chart_table,
+    mentions,
+    mentions_wide,
     parse_basis,
+    parse_terms,
     read_applications,
     read_counts,
     read_statement,
+    read_thread_texts,
     read_tree,
     to_csv,
     trend,
@@ -47,6 +52,8 @@ from .reports import (
 )
 
 CHARTS = ("frequency", "trend", "cooccurrence")
+KINDS = (*CHARTS, "mentions")
+TERMS_MAX_CHARS = 5000
 MEASURES = [("share", "Share of units in the period"), ("count", "Units")]
 PAIR_MEASURES = [("jaccard", "Jaccard (both / either)"), ("both", "Units with both")]
 
@@ -76,6 +83,12 @@ class ReportForm(forms.Form):
     category = forms.ChoiceField(label="Forum category", required=False)
     round = forms.ChoiceField(label="Round", required=False)
     group = forms.ChoiceField(label="Code group", required=False)
+    terms = forms.CharField(
+        label="Mention terms (one a line: term | aliases)",
+        required=False,
+        max_length=TERMS_MAX_CHARS,
+        widget=forms.Textarea({"rows": 2, "cols": 30}),
+    )
 
     def __init__(self, data, *, project: Project, tree: CodeTree, admin: bool) -> None:
         super().__init__(data)
@@ -95,6 +108,15 @@ class ReportForm(forms.Form):
         self.fields["group"].choices = [("", "All codes")] + [
             (key, ("· " * int(row.depth)) + row.label) for key, row in groups.iterrows()
         ]
+
+    def clean_terms(self) -> list[Term] | None:
+        text = self.cleaned_data.get("terms", "")
+        if not text.strip():
+            return None
+        try:
+            return parse_terms(text, "terms")
+        except ReportError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self):
         data = super().clean()
@@ -116,6 +138,7 @@ class Params:
     level: str
     measure: str
     pairs: str
+    terms: list[Term] | None = None
 
     @classmethod
     def from_form(cls, data: dict) -> Params:
@@ -133,6 +156,7 @@ class Params:
             data["level"],
             data["measure"],
             data["pairs"],
+            data.get("terms"),
         )
 
 
@@ -150,6 +174,14 @@ def _codes(tree: CodeTree, params: Params) -> list[str] | None:
 def chart_table(project: Project, kind: str, params: Params, counts=None) -> dict:
     """The table behind one chart, with what the chart needs besides it."""
     filters = params.filters
+    if kind == "mentions":
+        if not params.terms:
+            raise ReportError("mentions need terms: one a line, then their aliases")
+        texts = read_thread_texts(project, filters)
+        value = "share" if params.measure == "share" else "mentions"
+        table = mentions_wide(mentions(texts, params.terms, params.by), value)
+        statement = f"threads of {len(texts)} units, whatever their codes"
+        return {"table": table, "tree": None, "statement": statement}
     if kind == "cooccurrence":
         tree, _ = read_tree(project)
         pairs = cooccurrence(
@@ -173,8 +205,11 @@ def chart_table(project: Project, kind: str, params: Params, counts=None) -> dic
 
 
 def _figure(kind: str, data: dict, params: Params):
-    colors = data["tree"].frame["color"].to_dict()
     table = data["table"]
+    if kind == "mentions":
+        label = "share of threads" if params.measure == "share" else "threads"
+        return charts_reports.trend_chart(table, {}, f"{label} per {params.by}")
+    colors = data["tree"].frame["color"].to_dict()
     if kind == "frequency":
         return charts_reports.frequency_chart(table, colors)
     if kind == "trend":
@@ -211,7 +246,8 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         counts = read_counts(project, params.basis, params.filters)
         statement = read_statement(project, params.basis, params.filters)
-        tables = {kind: chart_table(project, kind, params, counts) for kind in CHARTS}
+        kinds = KINDS if params.terms else CHARTS
+        tables = {kind: chart_table(project, kind, params, counts) for kind in kinds}
     except ReportError as exc:
         return _bad_request(request, project, form, str(exc))
     query = request.GET.copy()
@@ -221,7 +257,8 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "statement": statement,
         "query": query.urlencode(),
-        "charts": [{"kind": kind, **_rows(tables[kind]["table"])} for kind in CHARTS],
+        "charts": [{"kind": kind, **_rows(tables[kind]["table"])} for kind in kinds],
+        "mentions_statement": tables.get("mentions", {}).get("statement", ""),
         "tests": tables["trend"]["tests"].to_dict("records"),
         "is_admin": project.user_role == Role.ADMIN,
         "missing_gold": units_without_gold(project) if project.user_role == Role.ADMIN else 0,
@@ -256,7 +293,7 @@ def _set_visibility(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _chart_request(request: HttpRequest, slug: str, kind: str):
     project = _report_project(request, slug)
-    if kind not in CHARTS:
+    if kind not in KINDS:
         return project, None, HttpResponse("Unknown chart.", status=404, content_type="text/plain")
     form, _ = _form(request, project)
     if not form.is_valid():

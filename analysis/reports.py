@@ -948,6 +948,16 @@ def trend_chart_table(table: pd.DataFrame, tree: CodeTree, level: str, value: st
     return trend_wide(table[table["code"].isin(keys)], value)
 
 
+def mentions_wide(table: pd.DataFrame, value: str = "mentions") -> pd.DataFrame:
+    """Terms as rows, periods as columns, holding ``mentions`` or ``share``."""
+    if not len(table):
+        return pd.DataFrame(columns=["term"])
+    order = list(dict.fromkeys(table["term"]))
+    wide = table.pivot(index="term", columns="period", values=value).loc[order]
+    wide.columns.name = None
+    return wide.reset_index()
+
+
 def cooccurrence_matrix(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     """Code x code as a square table (code, label, then one column per code key)."""
     if not len(table):

@@ -203,3 +203,32 @@ def test_the_project_page_links_admins_to_the_reports(client, users, study):
     client.force_login(users["admin"])
     body = client.get("/projects/report-study/").content.decode()
     assert f'href="{URL}"' in body
+
+
+def test_mention_terms_add_a_fourth_chart_with_its_table(client, users, study):
+    client.force_login(users["admin"])
+    terms = "bert\ngpt2 | gpt-2"
+    response = client.get(URL, {"terms": terms, "measure": "count"})
+    charts = {
+        chart["kind"]: [chart["header"], *chart["rows"]] for chart in response.context["charts"]
+    }
+    assert charts["mentions"] == [
+        ["term", "2021-01", "2021-02", "2021-03"],
+        ["bert", "1", "1", "0"],
+        ["gpt2", "0", "1", "1"],
+    ]
+    query = "terms=bert%0Agpt2+%7C+gpt-2&measure=count"
+    assert _csv(client, "mentions", query) == charts["mentions"]
+    chart = client.get(f"{URL}mentions/chart/?{query}")
+    assert chart["Content-Type"] == "image/svg+xml"
+    assert b"gpt2" in chart.content
+
+
+def test_a_repeated_mention_term_is_explained(client, users, study):
+    client.force_login(users["admin"])
+    response = client.get(URL, {"terms": "bert\nBERT"})
+    assert response.status_code == 400
+    assert "terms, line 2: term &#x27;BERT&#x27; already given on line 1" in (
+        response.content.decode()
+    )
+    assert client.get(f"{URL}mentions/table.csv").status_code == 400
