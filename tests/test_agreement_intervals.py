@@ -14,6 +14,7 @@ from nltk.metrics.agreement import AnnotationTask
 
 from analysis.agreement import agreement_report, bootstrap_weights, masi_distance
 
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 REPLICATES = 60
 SEED = 7
 
