@@ -155,3 +155,29 @@ def test_two_tabs_warn_and_a_stale_tab_gets_a_conflict_instead_of_overwriting(
     expect(again.locator("#conflict")).to_be_visible(timeout=10_000)
     coding.refresh_from_db()
     assert coding.memo == "" and coding.revision == 2
+
+
+def test_long_code_blocks_fold_and_a_focused_code_shows_its_definition(
+    live_server, page: Page, users
+):
+    project = make_coding_project(users, units=1)
+    unit = project.units.get()
+    code = "\n".join(f"line {n}" for n in range(40))
+    Post.objects.filter(thread=unit.thread, post_number=2).update(
+        html=f"<pre><code>{code}</code></pre>", plain_text=code
+    )
+    login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/{project.slug}/units/{unit.pk}/code/")
+    block = page.locator("#post-2 pre")
+    expect(block).to_have_class("collapsed")
+    page.get_by_role("button", name="Show all 40 lines").click()
+    expect(block).not_to_have_class("collapsed")
+
+    help_text = page.get_by_text("Trouble installing a library.")
+    expect(help_text).to_be_hidden()
+    page.keyboard.press("/")
+    page.keyboard.type("install")
+    expect(help_text).to_be_visible()
+    page.locator("input[value=install]").focus()
+    expect(help_text).to_be_visible()
+    assert page.js_errors == []
