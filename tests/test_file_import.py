@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from coding.importers.files import import_file
 from coding.models import ForumSource, ImportRun, Post, Thread
@@ -300,3 +302,18 @@ def test_an_import_is_refused_while_another_runs_for_the_same_source(tmp_path):
     with pytest.raises(CommandError, match="another import of Sample forum"):
         run(write_json(tmp_path / "t.json", topic_json()), SAMPLE_SOURCE)
     assert Thread.objects.count() == 0
+
+
+def test_a_stale_run_of_the_same_source_is_taken_over(tmp_path):
+    source = make_source(SAMPLE_SOURCE, "")
+    long_ago = timezone.now() - timedelta(days=1)
+    stale = ImportRun.objects.create(
+        source=source, kind=ImportRun.Kind.FILE, state="writing", heartbeat_at=long_ago
+    )
+
+    line = run(write_json(tmp_path / "t.json", topic_json()), SAMPLE_SOURCE)
+
+    assert line.startswith("threads: 1 new")
+    stale.refresh_from_db()
+    assert stale.state == ImportRun.State.FAILED
+    assert "Abandoned" in stale.message

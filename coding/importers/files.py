@@ -27,7 +27,9 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +43,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import ForumSource, ImportRun
+from .discourse import is_stale
 from .html import clean_line
 from .store import ImportCounts, PostRecord, ThreadRecord, store_thread
 
@@ -609,23 +612,7 @@ def import_file(
     path = Path(path)
     total = validate_file(path, fmt, max_bytes)
     source, _ = resolve_source(source_spec)
-    try:
-        with transaction.atomic():
-            run = ImportRun.objects.create(
-                source=source,
-                kind=ImportRun.Kind.FILE,
-                params={"path": str(path), "format": fmt or detect_format(path)},
-                state=ImportRun.State.WRITING,
-                topics_total=total,
-                created_by=user,
-                started_at=timezone.now(),
-                heartbeat_at=timezone.now(),
-            )
-    except IntegrityError:
-        active = ImportRun.objects.filter(source=source, state__in=ImportRun.ACTIVE_STATES).first()
-        raise ImportFileError(
-            [f"another import of {source.name} is running ({active}); try again when it ends"]
-        ) from None
+    run = _start_run(source, path, fmt, total, user)
     counts = ImportCounts()
     done = 0
     try:
@@ -651,6 +638,45 @@ def import_file(
     run.finished_at = timezone.now()
     run.save(update_fields=["state", "message", "finished_at"])
     return counts, run
+
+
+def _start_run(source: ForumSource, path: Path, fmt: str | None, total: int, user) -> ImportRun:
+    """A run row for this import; a stale run of the same forum (its process died) is
+    taken over, a live one refuses the import."""
+    params = {
+        "path": str(path),
+        "format": fmt or detect_format(path),
+        "worker": {"host": socket.gethostname(), "pid": os.getpid()},
+    }
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return ImportRun.objects.create(
+                    source=source,
+                    kind=ImportRun.Kind.FILE,
+                    params=params,
+                    state=ImportRun.State.WRITING,
+                    topics_total=total,
+                    created_by=user,
+                    started_at=timezone.now(),
+                    heartbeat_at=timezone.now(),
+                )
+        except IntegrityError:
+            active = ImportRun.objects.filter(
+                source=source, state__in=ImportRun.ACTIVE_STATES
+            ).first()
+            if attempt == 0 and (active is None or is_stale(active)):
+                if active is not None:
+                    ImportRun.objects.filter(pk=active.pk, state=active.state).update(
+                        state=ImportRun.State.FAILED,
+                        message="Abandoned: its process stopped; a file import took over.",
+                        finished_at=timezone.now(),
+                    )
+                continue
+            raise ImportFileError(
+                [f"another import of {source.name} is running ({active}); try again when it ends"]
+            ) from None
+    raise ImportFileError([f"could not start an import of {source.name}"])
 
 
 def _save_progress(run: ImportRun, counts: ImportCounts, done: int) -> None:
