@@ -4,6 +4,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.reports import (
     Basis,
@@ -306,3 +308,40 @@ def test_basis_statement_says_how_many_units_lack_a_gold_label():
         "gold labels for 120 of 150 units; units without a gold label (left out): 30; "
         "coder codings elsewhere: none; marked not relevant (left out): 2"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 11), st.sampled_from(["ch.a.1", "ch.a.2", "ch.b.1", "be.x"])),
+        max_size=40,
+    ),
+    st.lists(st.sampled_from(["2021-01", "2021-02", "2021-04"]), min_size=12, max_size=12),
+)
+def test_tables_agree_with_a_plain_set_computation(pairs, months):
+    applications = pd.DataFrame(pairs, columns=["obs", "code"])
+    observations = pd.DataFrame({"obs": range(12), "month": months})
+    counts = counts_from_long(applications, observations, TREE)
+    # Independently: the set of observations under each code, by walking up the tree.
+    under: dict[str, set[int]] = {key: set() for key in TREE.frame.index}
+    for obs, code in pairs:
+        while code:
+            under[code].add(obs)
+            code = TREE.frame.at[code, "parent"]
+    table = frequency(counts).set_index("code")
+    assert table["units"].to_dict() == {key: len(units) for key, units in under.items()}
+    roots = table[table["depth"] == 0]
+    if len(set(pairs)):
+        assert roots["share_of_applications"].sum() == pytest.approx(1.0)
+    months_of = dict(enumerate(months))
+    by_month = trend(counts, "month").set_index(["code", "period"])["count"]
+    for key, units in under.items():
+        for month in sorted(set(months)):
+            expected = sum(1 for obs in units if months_of[obs] == month)
+            assert by_month[(key, month)] == expected
+    pairs_table = cooccurrence(applications, TREE)
+    for row in pairs_table.itertuples():
+        both = under[row.code_a] & under[row.code_b]
+        either = under[row.code_a] | under[row.code_b]
+        assert row.both == len(both)
+        assert row.jaccard == pytest.approx(len(both) / len(either))
