@@ -195,6 +195,25 @@ _SHOWN_CODE_FIELDS = (
 )
 
 
+def without_retired_codes(
+    state: dict[str, Any], codable: set[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The state with only codes of the current codebook version, and the keys left out.
+
+    A coding made before a codebook upgrade may hold codes the new version no longer
+    has; the screen cannot show them, so the coder's next save drops them (and says so).
+    """
+    retired = [key for key in state["codes"] if key not in codable]
+    if not retired:
+        return state, []
+    kept = {
+        **state,
+        "codes": [key for key in state["codes"] if key in codable],
+        "quotes": [q for q in state["quotes"] if q["code"] in codable],
+    }
+    return kept, retired
+
+
 def codes_for_project(project: Project) -> list[Code]:
     """The active codes of the project's codebook version, in tree order (one query).
 

@@ -227,3 +227,17 @@ def test_the_coding_page_uses_the_same_queries_for_small_and_large_units(
     _page_queries(
         client, users, django_assert_num_queries, posts=60, codes=80, slug="large", who=who
     )
+
+
+def test_codes_retired_by_a_codebook_upgrade_are_named_and_left_out_of_the_next_save(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    _save(client, project, unit, users["alice"], payload(codes=["docs", "install"]))
+    Code.objects.filter(version=project.codebook_version, key="docs").update(active=False)
+    response = client.get(_url(project, unit))
+    assert "earlier codebook version are not in this one: docs" in response.content.decode()
+    data = _initial_data(response)
+    assert data["state"]["codes"] == ["install"]
+    assert data["revision"] == 1
+    _save(client, project, unit, users["alice"], payload(1, codes=["install"], submit=True))
+    assert Coding.objects.get(coder=users["alice"]).applications.get().code.key == "install"

@@ -71,6 +71,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     posts = _posts_for(unit)
     codes = codings.codes_for_project(project)
     names = {c.key: c.name for c in codes}
+    state, retired = codings.without_retired_codes(state, {c.key for c in codes if c.codable})
     for coding in others:
         coding.code_names = [names.get(key, key) for key in coding.state["codes"]]
     save_url = reverse("code_unit", args=[project.slug, unit.pk])
@@ -103,6 +104,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "progress": codings.queue_progress(project, request.user) if can_code else None,
         "initial": initial,
         "is_admin": project.user_role == Role.ADMIN,
+        "retired": retired,
     }
     return render(request, "coding/code_unit.html", context)
 
