@@ -141,3 +141,14 @@ def test_the_sample_corpus_hostile_posts_are_harmless_once_imported():
     assert hostile.exists()
     for post in Post.objects.all():
         assert audit(post.html) == []
+
+
+def test_an_image_whose_attribute_holds_a_bracket_becomes_one_harmless_link():
+    from coding.importers.html import sanitize_html
+
+    clean = sanitize_html('<p><img src="https://a.test/x.png" alt="a > b"> after</p>')
+    assert clean == (
+        '<p><a href="https://a.test/x.png" rel="noopener noreferrer nofollow">[a &gt; b]</a>'
+        " after</p>"
+    )
+    assert audit(sanitize_html('<img src="data:image/svg+xml,<svg onload=x()>">')) == []

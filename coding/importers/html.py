@@ -75,7 +75,8 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "noopener noreferrer nofollow"
 
-_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+# A ">" inside a quoted attribute value does not end the tag.
+_IMG = re.compile(r"""<img\b(?:[^>"']|"[^"]*"|'[^']*')*>""", re.IGNORECASE)
 _ATTR = re.compile(r"""\b(src|alt)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _CODE_CLASS = re.compile(r"^(lang-[\w+-]+|language-[\w+-]+|hljs)$")
 
