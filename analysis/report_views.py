@@ -239,7 +239,11 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         return _set_visibility(request, slug)
     project = _report_project(request, slug)
-    form, _ = _form(request, project)
+    try:
+        form, _ = _form(request, project)
+    except ReportError as exc:
+        context = {"project": project, "form": None, "error": str(exc)}
+        return render(request, "analysis/report.html", context)
     if not form.is_valid():
         return _bad_request(request, project, form)
     params = Params.from_form(form.cleaned_data)
@@ -295,7 +299,10 @@ def _chart_request(request: HttpRequest, slug: str, kind: str):
     project = _report_project(request, slug)
     if kind not in KINDS:
         return project, None, HttpResponse("Unknown chart.", status=404, content_type="text/plain")
-    form, _ = _form(request, project)
+    try:
+        form, _ = _form(request, project)
+    except ReportError as exc:
+        return project, None, HttpResponse(str(exc), status=400, content_type="text/plain")
     if not form.is_valid():
         errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         response = HttpResponse(f"Bad filters: {errors}", status=400, content_type="text/plain")

@@ -232,3 +232,23 @@ def test_a_repeated_mention_term_is_explained(client, users, study):
         response.content.decode()
     )
     assert client.get(f"{URL}mentions/table.csv").status_code == 400
+
+
+def test_a_project_without_codebook_or_units_gets_a_plain_explanation(client, users):
+    from tests.factories import make_project
+    from tests.factories_reports import make_report_codebook
+
+    bare = make_project("bare", admin=users["admin"])
+    client.force_login(users["admin"])
+    response = client.get("/projects/bare/reports/")
+    assert response.status_code == 200
+    assert "project &#x27;bare&#x27; has no codebook version" in response.content.decode()
+    assert client.get("/projects/bare/reports/frequency/chart/").status_code == 400
+
+    bare.codebook_version, _ = make_report_codebook("Bare taxonomy")
+    bare.save()
+    response = client.get("/projects/bare/reports/")
+    assert response.status_code == 200
+    assert "gold labels for 0 of 0 units" in response.content.decode()
+    for kind in ("frequency", "trend", "cooccurrence"):
+        assert client.get(f"/projects/bare/reports/{kind}/chart/").status_code == 200
