@@ -335,3 +335,29 @@ def test_a_model_created_in_the_last_second_of_a_month_counts_in_that_month():
     )
     assert trends.hub_created_table().counts == {"bert": {"2021-01": 1, "2021-02": 1}}
     assert [s.period for s in trends.card_shares("year")] == ["2021"]
+
+
+def test_correlate_on_the_pages_two_tables_gives_the_pages_figures(client, users, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _forum()
+    _hub("bert", "2021-01", 10)
+    _hub("t5", "2021-02", 15)
+    _hub("gpt2", "2021-03", 4)
+    _hub("vit", "2021-02", 5)
+    _hub("llama", "2021-04", 2)
+    _hub("bert", "2021-04", 20)  # outside the forum's months: only the own-window totals see it
+    client.force_login(users["alice"])
+    for name in ("forum", "hub"):
+        (tmp_path / f"{name}.csv").write_bytes(client.get(f"/trends/tables/{name}.csv").content)
+    figures = trends.page_figures()
+    for flag, comparison in (([], figures.own_windows), (["--matched-window"], figures.matched)):
+        out = StringIO()
+        call_command(
+            "correlate", str(tmp_path / "forum.csv"), str(tmp_path / "hub.csv"), *flag, stdout=out
+        )
+        across = comparison.across
+        assert f"n={across.n} rho={across.rho:.4f} p={across.p:.3g}" in out.getvalue()
+    assert figures.own_windows.across.rho != figures.matched.across.rho
