@@ -38,6 +38,7 @@ import io
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -163,14 +164,17 @@ class Codings:
     unit: np.ndarray  # unit index of each coding (J)
     coder: np.ndarray  # coder index of each coding (J)
     unsure: np.ndarray  # bool (J)
-    presence: np.ndarray  # bool (J, K): the coding applied the code
+    applied_coding: np.ndarray  # the distinct (coding, code) pairs: coding index ...
+    applied_code: np.ndarray  # ... and code index
     rows_per_coding: np.ndarray  # rows in the table per coding (J)
     has_empty: np.ndarray  # bool (J): a row with an empty code
 
-    @property
-    def single_valued(self) -> bool:
-        """No coder ever gave a unit more than one value or an empty value."""
-        return bool((self.presence.sum(axis=1) == 1).all())
+    @cached_property
+    def presence(self) -> np.ndarray:
+        """bool (J, K): the coding applied the code (built for multi-label figures only)."""
+        presence = np.zeros((len(self.unit), len(self.codes)), dtype=bool)
+        presence[self.applied_coding, self.applied_code] = True
+        return presence
 
 
 def to_codings(table: pd.DataFrame) -> Codings:
@@ -190,16 +194,14 @@ def to_codings(table: pd.DataFrame) -> Codings:
     n_codings = len(coding_keys)
     nonempty = (table["code"] != "").to_numpy()
     code_idx, codes = pd.factorize(table["code"][nonempty], sort=True)
-    presence = np.zeros((n_codings, len(codes)), dtype=bool)
-    presence[row_coding[nonempty], code_idx] = True
     unsure = np.zeros(n_codings, dtype=bool)
     np.logical_or.at(unsure, row_coding, table["unsure"].astype(bool).to_numpy())
     has_empty = np.zeros(n_codings, dtype=bool)
     has_empty[row_coding[~nonempty]] = True
-    distinct_rows = np.unique(row_coding[nonempty].astype(np.int64) * max(len(codes), 1) + code_idx)
-    rows_per_coding = np.bincount(
-        distinct_rows // max(len(codes), 1), minlength=n_codings
-    ) + has_empty.astype(np.int64)
+    width = max(len(codes), 1)
+    distinct_rows = np.unique(row_coding[nonempty].astype(np.int64) * width + code_idx)
+    applied_coding, applied_code = distinct_rows // width, distinct_rows % width
+    rows_per_coding = np.bincount(applied_coding, minlength=n_codings) + has_empty.astype(np.int64)
     return Codings(
         units=np.asarray(units),
         coders=np.asarray(coders),
@@ -207,7 +209,8 @@ def to_codings(table: pd.DataFrame) -> Codings:
         unit=(coding_keys // n_coders).astype(np.int64),
         coder=(coding_keys % n_coders).astype(np.int64),
         unsure=unsure,
-        presence=presence,
+        applied_coding=applied_coding,
+        applied_code=applied_code,
         rows_per_coding=rows_per_coding,
         has_empty=has_empty,
     )
@@ -909,7 +912,7 @@ def per_code_figures(codings: Codings) -> tuple[dict[str, dict[str, Any]], _Repl
     n_codes = presence.shape[1]
     n_units = len(codings.units)
     m = np.bincount(codings.unit, minlength=n_units).astype(np.float64)
-    applied_coding, applied_code = np.nonzero(presence)
+    applied_coding, applied_code = codings.applied_coding, codings.applied_code
     present = (
         np.bincount(
             codings.unit[applied_coding] * n_codes + applied_code, minlength=n_units * n_codes
@@ -929,7 +932,7 @@ def per_code_figures(codings: Codings) -> tuple[dict[str, dict[str, Any]], _Repl
         agreeing = (n1 * (n1 - 1) + n0 * (n0 - 1)) / (m_p * (m_p - 1))[:, None]
     percent = agreeing.mean(axis=0) if len(m_p) else np.full(n_codes, math.nan)
     disagreeing_units = ((n1 > 0) & (n0 > 0)).sum(axis=0)
-    prevalence = presence.mean(axis=0)
+    prevalence = np.bincount(applied_code, minlength=n_codes) / len(codings.unit)
     pair_kappas = _per_code_pair_kappas(codings)
     fleiss = _per_code_fleiss(m_p, n1)
     result = {}
@@ -1002,7 +1005,8 @@ def agreement_report(
                 f"coder {codings.coders[codings.coder[j]]} gave unit "
                 f"{codings.units[codings.unit[j]]} several values; use --mode multi"
             )
-        value = np.where(codings.has_empty, len(codings.codes), codings.presence.argmax(axis=1))
+        value = np.full(len(codings.unit), len(codings.codes), dtype=np.int64)
+        value[codings.applied_coding] = codings.applied_code
         domain = codings.codes
         if codings.has_empty.any():
             domain = np.append(domain, "")
