@@ -70,6 +70,10 @@ class Cancelled(Exception):
     pass
 
 
+class Interrupted(Cancelled):
+    """The user pressed Ctrl-C: stop between topics, keeping what is stored."""
+
+
 class ImportBusy(Exception):
     """Another run of an import of the same forum is alive."""
 
@@ -307,6 +311,9 @@ class DiscourseClient:
             if not more or not topics or stop(topics):
                 return
             path = _json_path(more)
+            prefix = urlsplit(self.base_url).path  # a forum served under a folder
+            if prefix and path.startswith(prefix + "/"):
+                path = path[len(prefix) :]
             if path in seen_pages:
                 return
             seen_pages.add(path)
@@ -397,14 +404,8 @@ def tag_names(tags) -> list[str]:
     """Tags as names, whether the forum sends names or ``{id, name, slug}`` objects."""
     names = []
     for tag in tags or []:
-        name = (
-            tag
-            if isinstance(tag, str)
-            else (tag or {}).get("name")
-            if isinstance(tag, dict)
-            else None
-        )
-        if name:
+        name = tag.get("name") if isinstance(tag, dict) else tag
+        if name and isinstance(name, str | int):
             names.append(str(name))
     return names
 
@@ -752,8 +753,10 @@ class DiscourseImport:
         client: DiscourseClient | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         client_options: dict | None = None,
+        interrupted: threading.Event | None = None,
     ) -> None:
         self.run = run
+        self.interrupted = interrupted or threading.Event()
         self.options = ImportOptions.from_params(run.params)
         self.source = run.source
         self.on_progress = on_progress or (lambda progress: None)
@@ -789,8 +792,7 @@ class DiscourseImport:
             if left <= 0:
                 break
             time.sleep(min(left, 0.5))
-            if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
-                self._beat()
+            self._beat_if_due()
             if shown:
                 self.progress.waiting = max(0.0, end - time.monotonic())
                 self.on_progress(self.progress)
@@ -891,6 +893,8 @@ class DiscourseImport:
         return list(found.values())
 
     def _beat_if_due(self) -> None:
+        if self.interrupted.is_set():
+            raise Interrupted
         if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
             self._beat()
 
@@ -933,6 +937,8 @@ class DiscourseImport:
             ImportRun.objects.filter(pk=self.run.pk).update(topics_total=len(todo))
             self.on_progress(self.progress)
             self._write_topics(todo)
+        except Interrupted:
+            self._finish(ImportRun.State.CANCELLED, "Interrupted; run it again to resume.")
         except Cancelled:
             self._finish(ImportRun.State.CANCELLED, "Cancelled.")
         except DiscourseError as exc:
@@ -968,6 +974,8 @@ class DiscourseImport:
         try:
             left = len(todo)
             while left:
+                if self.interrupted.is_set():
+                    raise Interrupted
                 if ImportRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
                     raise Cancelled
                 batch = [self._next_fetched(fetcher)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -106,19 +108,32 @@ class Command(BaseCommand):
         except ImportBusy as exc:
             raise CommandError(str(exc)) from None
         progress = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
-        importer = DiscourseImport(run, on_progress=progress)
+        # Ctrl-C asks the import to stop between topics; a second Ctrl-C stops at once.
+        interrupted = threading.Event()
+
+        def on_interrupt(signum, frame) -> None:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            interrupted.set()
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+        importer = DiscourseImport(run, on_progress=progress, interrupted=interrupted)
         try:
             counts = importer.execute()
         except KeyboardInterrupt:
-            self.stdout.write(importer.counts.summary_line())
-            raise CommandError(
-                "interrupted; finished topics are stored, run the same command to resume"
-            ) from None
+            counts = importer.counts
         finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
             if progress:
                 progress.close()
         run = importer.run
         self.stdout.write(counts.summary_line())
+        if interrupted.is_set():
+            raise CommandError(
+                "interrupted; finished topics are stored, run the same command to resume"
+            )
         if run.state != ImportRun.State.DONE:
             raise CommandError(f"import {run.get_state_display().lower()}: {run.message}")
         if run.message:
