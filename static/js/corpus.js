@@ -23,6 +23,15 @@
     });
   }
 
+  // Leave unused filters out of the address, so shared links stay short and readable.
+  document.addEventListener("htmx:configRequest", (event) => {
+    if (!event.target.closest(".corpus-filters")) return;
+    const params = event.detail.parameters;
+    for (const [name, value] of Array.from(Object.entries(params))) {
+      if (value === "") delete params[name];
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     collapseLongCode(document);
     document.addEventListener("keydown", (event) => {

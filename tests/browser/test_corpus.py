@@ -58,7 +58,8 @@ def test_user_searches_filters_and_opens_a_thread(live_server, page):
     with page.expect_response(lambda r: "q=memory" in r.url):
         page.fill("#id_q", "memory")
     page.wait_for_function("!document.querySelector('.counts').innerText.startsWith('300 ')")
-    assert "q=memory" in page.url
+    assert "/corpus/?q=memory" in page.url
+    assert "=&" not in page.url and not page.url.endswith("=")  # no unused filters
     searched = int(page.locator(".counts strong").first.inner_text())
     assert 0 < searched < 300
 
