@@ -212,23 +212,31 @@ def measure() -> dict:
     tree, ids = read_tree(project)
     pairs = [(code_id, node) for code_id, key in ids.items() for node in tree.ancestors(key)]
 
-    def best(fn) -> tuple[float, object]:
-        times, result = [], None
+    def best(ours, raw) -> tuple[float, object, float, object]:
+        """Best of RUNS for each, the two taking turns so that load on the machine
+        weighs on both alike."""
+        times: dict[str, list[float]] = {"ours": [], "raw": []}
+        results: dict[str, object] = {}
         for _ in range(RUNS):
-            started = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - started)
-        return min(times), result
+            for name, fn in (("ours", ours), ("raw", raw)):
+                started = time.perf_counter()
+                results[name] = fn()
+                times[name].append(time.perf_counter() - started)
+        return min(times["ours"]), results["ours"], min(times["raw"]), results["raw"]
 
     figures = {}
-    ours_f, table = best(lambda: frequency(read_counts(project, Basis("gold"))))
-    raw_f, rows = best(lambda: raw_queries(project, pairs, monthly=False))
+    ours_f, table, raw_f, rows = best(
+        lambda: frequency(read_counts(project, Basis("gold"), monthly=False)),
+        lambda: raw_queries(project, pairs, monthly=False),
+    )
     raw_units = {r[0]: r[1] for r in rows}
     ours_units = dict(zip(table["code"], table["units"], strict=True))
     assert all(ours_units[k] == raw_units.get(k, 0) for k in ours_units), "frequency differs"
     figures["frequency"] = (ours_f, raw_f)
-    ours_t, monthly = best(lambda: trend(read_counts(project, Basis("gold")), "month"))
-    raw_t, rows = best(lambda: raw_queries(project, pairs, monthly=True))
+    ours_t, monthly, raw_t, rows = best(
+        lambda: trend(read_counts(project, Basis("gold")), "month"),
+        lambda: raw_queries(project, pairs, monthly=True),
+    )
     raw_cells = {(r[0], r[1]): r[2] for r in rows if r[0] != "_units"}
     ours_cells = {
         (c, p): n
