@@ -374,10 +374,10 @@ def bootstrap_weights(n_units: int, replicates: int, seed: int) -> Iterator[np.n
     for start in range(0, replicates, per_chunk):
         size = min(per_chunk, replicates - start)
         draws = rng.integers(0, n_units, size=(size, n_units), dtype=np.int32)
-        draws *= size
-        draws += np.arange(size, dtype=np.int32)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n_units)
-        yield counts.reshape(n_units, size).astype(np.float64).T
+        # Replicate-major bins keep each replicate's increments within its own block.
+        draws += (np.arange(size, dtype=np.int32) * n_units)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n_units).reshape(size, n_units)
+        yield np.ascontiguousarray(counts.T, dtype=np.float64).T
 
 
 @dataclass
