@@ -25,10 +25,12 @@ Definitions used throughout (Krippendorff 2019, *Content Analysis*, ch. 12):
 6. Confidence intervals resample pairable units with replacement (B = 1,000 by default,
    seeded) and take the 2.5th and 97.5th percentiles of the replicate alphas. Each unit's
    contribution to the observed disagreement and to the value totals is computed once; a
-   replicate is a weighted sum of them with the replicate's multinomial unit counts. For
-   MASI with more than ``MASI_EXACT_MAX_SETS`` distinct label sets the replicates keep the
-   expected disagreement at its full-sample value (as Hayes & Krippendorff 2007 do for
-   every level), since recomputing it needs a quadratic form over all pairs of sets.
+   replicate is a weighted sum of them with the replicate's multinomial unit counts, and
+   all figures of a report share the same resamples. MASI's expected disagreement is
+   recomputed per replicate from subset moments (see ``_MasiAgreement``); only when a
+   coder gave a unit more than ``_MasiAgreement.MAX_SET_SIZE`` codes is it held at its
+   full-sample value per pair of values (as Hayes & Krippendorff 2007 do at every level).
+7. Alpha is undefined (null) when the pairable values show no variation at all.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ LEVELS = ("nominal", "ordinal", "interval", "ratio")
 MODES = ("auto", "single", "multi")
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_SEED = 20240601
-MASI_EXACT_MAX_SETS = 4000
 _CHUNK_CELLS = 20_000_000  # bootstrap weights held at once (replicates × units)
 
 

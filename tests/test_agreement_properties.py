@@ -217,3 +217,24 @@ def test_per_code_fleiss_kappa_matches_statsmodels_on_complete_data(rows):
             assert figures["fleiss_kappa"] == pytest.approx(expected, abs=TOLERANCE)
         else:
             assert figures["fleiss_kappa"] is None
+
+
+def test_masi_alpha_with_label_sets_of_more_than_twelve_codes_still_matches_nltk():
+    many = [f"k{i:02d}" for i in range(14)]
+    rows = [
+        [frozenset(many), frozenset(many[:3]), frozenset(["a"]), frozenset()],
+        [frozenset(many[:13]), frozenset(many[2:5]), frozenset(["a", "b"]), frozenset()],
+        [frozenset(many), None, frozenset(["b"]), frozenset(["a"])],
+    ]
+    task = AnnotationTask(
+        data=[
+            (f"coder{c}", f"u{u:03d}", labels)
+            for c, row in enumerate(rows)
+            for u, labels in enumerate(row)
+            if labels is not None
+        ],
+        distance=masi_distance,
+    )
+    report = agreement_report(long_multi(rows), replicates=50)
+    assert report["masi_alpha"] == pytest.approx(task.alpha(), abs=TOLERANCE)
+    assert report["masi_alpha_ci95"] is not None
