@@ -4,10 +4,22 @@ from .codebook import Code, Codebook, CodebookVersion, CodeMapping, ProjectUpgra
 from .codings import CodeApplication, Coding, CodingEvent, GoldEvent, GoldLabel, Quote
 from .corpus import ForumSource, ImportRun, Post, Tag, Thread
 from .hub import HubModel, ModelTypeRule
+from .open_codes import (
+    BoardCard,
+    BoardEvent,
+    BoardGroup,
+    OpenCode,
+    OpenCodeMapping,
+    OpenCodeQuote,
+    ProvisionalCode,
+)
 from .projects import Assignment, Membership, Project, ProjectQuerySet, Role, Round, Unit
 
 __all__ = [
     "Assignment",
+    "BoardCard",
+    "BoardEvent",
+    "BoardGroup",
     "Code",
     "CodeApplication",
     "CodeMapping",
@@ -22,10 +34,14 @@ __all__ = [
     "ImportRun",
     "Membership",
     "ModelTypeRule",
+    "OpenCode",
+    "OpenCodeMapping",
+    "OpenCodeQuote",
     "Post",
     "Project",
     "ProjectQuerySet",
     "ProjectUpgrade",
+    "ProvisionalCode",
     "Quote",
     "Role",
     "Round",

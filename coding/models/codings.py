@@ -22,7 +22,12 @@ class Coding(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="codings"
     )
     codebook_version = models.ForeignKey(
-        "coding.CodebookVersion", on_delete=models.PROTECT, related_name="+"
+        "coding.CodebookVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for open coding in a project without a codebook.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     not_relevant = models.BooleanField(default=False)

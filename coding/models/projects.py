@@ -30,6 +30,15 @@ class Project(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
+    class CodingMode(models.TextChoices):
+        CLOSED = "closed", "Codebook codes"
+        OPEN = "open", "Open codes (free text)"
+        BOTH = "both", "Codebook and open codes"
+
+    class OpenAutocomplete(models.TextChoices):
+        OWN = "own", "The coder's own open codes"
+        PROJECT = "project", "Every open code used in the project"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -52,6 +61,18 @@ class Project(models.Model):
     )
     seed = models.BigIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    coding_mode = models.CharField(
+        max_length=10, choices=CodingMode.choices, default=CodingMode.CLOSED
+    )
+    open_autocomplete = models.CharField(
+        max_length=10,
+        choices=OpenAutocomplete.choices,
+        default=OpenAutocomplete.OWN,
+        help_text=(
+            "Open-code suggestions from the coder's own codes only, or from every code used "
+            "in the project (coders then see the texts others wrote, though not where)."
+        ),
+    )
     reports_visible_to_annotators = models.BooleanField(
         default=False,
         help_text="Annotators may read the reports (only once every unit has a gold label).",
