@@ -286,3 +286,14 @@ def test_the_thread_page_makes_the_same_number_of_queries_for_long_threads(
 def test_a_missing_thread_is_not_found(client):
     client.force_login(make_user("alice"))
     assert client.get("/threads/999/").status_code == 404
+
+
+def test_a_thread_url_that_is_not_a_web_link_is_not_offered(client):
+    thread = add_thread(make_source(), 5, "Odd link", bodies=("<p>x</p>",))
+    Thread.objects.filter(pk=thread.pk).update(url="javascript:alert(1)")
+    client.force_login(reader())
+
+    body = client.get(f"/threads/{thread.pk}/").content.decode()
+
+    assert "javascript:" not in body
+    assert "open on the forum" not in body

@@ -115,4 +115,7 @@ def thread_detail(request: HttpRequest, pk: int) -> HttpResponse:
     thread = get_object_or_404(Thread.objects.select_related("source"), pk=pk)
     posts = list(thread.posts.all())
     tags = [t.name for t in thread.tags.all()]
-    return render(request, "coding/thread.html", {"thread": thread, "posts": posts, "tags": tags})
+    # Only web links lead to the forum, whichever importer wrote the URL.
+    original = thread.url.rstrip("/") if thread.url.startswith(("https://", "http://")) else ""
+    context = {"thread": thread, "posts": posts, "tags": tags, "original": original}
+    return render(request, "coding/thread.html", context)
