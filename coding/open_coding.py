@@ -768,7 +768,7 @@ def provisional_by_unit(project: Project) -> dict[int, list[ProvisionalCode]]:
             unit__project=project, version_id=project.codebook_version_id
         )
         .select_related("code")
-        .order_by("unit_id", "code__order", "code_id")
+        .order_by("unit_id", "code__name", "code_id")
     ):
         out[p.unit_id].append(p)
     return out
