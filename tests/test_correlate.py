@@ -191,3 +191,10 @@ def test_a_repeated_name_in_a_wide_table_is_refused():
 )
 def test_period_headers_are_recognized(text, period):
     assert normalize_period(text) == period
+
+
+def test_tables_without_a_name_in_common_are_refused(tmp_path):
+    a = _write(tmp_path, "a.csv", "name,2021-01\nbert,1\n")
+    b = _write(tmp_path, "b.csv", "name,2021-01\nt5,1\n")
+    with pytest.raises(CommandError, match="have no names in common"):
+        _run(a, b)

@@ -200,3 +200,15 @@ def test_a_cancelled_run_stops_after_the_current_page_and_can_be_continued():
         counts, resumed = import_from_hub(_client(hub))
     assert resumed.pk == run.pk and resumed.state == ImportRun.State.DONE
     assert counts.summary_line() == "models: 9 new, 0 updated, 0 unchanged"
+
+
+def test_a_terminal_gets_a_progress_bar_on_stderr_and_the_summary_stays_on_stdout():
+    class Terminal(StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with FakeHub(_catalogue()) as hub:
+        out, err = StringIO(), Terminal()
+        call_command("import_hub", "--hub-url", hub.url, stdout=out, stderr=err)
+    assert out.getvalue().strip() == "models: 9 new, 0 updated, 0 unchanged"
+    assert "\r[" in err.getvalue() and "9/9 models" in err.getvalue()
