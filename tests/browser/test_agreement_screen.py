@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import login, screenshot
 from tests.factories import make_user
@@ -24,6 +25,8 @@ def test_admin_reads_agreement_switches_to_categories_and_copies_the_methods(liv
     assert "level=category" in page.url
     assert page.locator("tr[data-code='load-error']").count() == 0
     assert "codes rolled up to categories" in page.locator("#methods-text").input_value()
+    expect(page.locator("img.chart")).to_have_js_property("complete", True)
+    assert page.locator("img.chart").evaluate("img => img.naturalWidth") > 100
 
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("button[data-copy]")
