@@ -189,12 +189,18 @@ def test_a_killed_run_continues_from_the_last_stored_cursor():
     assert HubModel.objects.count() == 9
 
 
-def test_a_cancelled_run_stops_after_the_current_page_and_can_be_continued():
-    def cancel_from_another_page(done: int, total: int | None) -> None:
-        ImportRun.objects.filter(kind=ImportRun.Kind.HUB).update(cancel_requested=True)
+def test_a_cancelled_run_stops_after_the_current_page_and_can_be_continued(monkeypatch):
+    real_store = hub_importer.store_models
 
+    def cancel_while_a_page_is_written(records):
+        # A staff member presses Cancel on the imports page while this page is written.
+        ImportRun.objects.filter(kind=ImportRun.Kind.HUB).update(cancel_requested=True)
+        monkeypatch.setattr(hub_importer, "store_models", real_store)
+        return real_store(records)
+
+    monkeypatch.setattr(hub_importer, "store_models", cancel_while_a_page_is_written)
     with FakeHub(_catalogue()) as hub:
-        counts, run = import_from_hub(_client(hub), progress=cancel_from_another_page)
+        counts, run = import_from_hub(_client(hub))
         assert run.state == ImportRun.State.CANCELLED
         assert counts.new == 4 and HubModel.objects.count() == 4
         counts, resumed = import_from_hub(_client(hub))

@@ -578,6 +578,12 @@ def _resumable_run(query: dict) -> ImportRun | None:
     return None
 
 
+PROGRESS_FIELDS = (
+    "params", "state", "message", "topics_done", "topics_total", "requests_made",
+    "wait_seconds", "heartbeat_at",
+)  # fmt: skip
+
+
 def import_from_hub(
     client: HubClient,
     *,
@@ -647,11 +653,12 @@ def import_from_hub(
                 run.state = ImportRun.State.FETCHING
                 run.message = ""
                 run.topics_done = stored
-                run.topics_total = total
+                run.topics_total = min(total, max_models) if total and max_models else total
                 run.requests_made += client.requests_made
                 run.wait_seconds += client.waited
                 run.heartbeat_at = timezone.now()
-                run.save()
+                # Not cancel_requested: a cancel sent meanwhile must survive this save.
+                run.save(update_fields=[*PROGRESS_FIELDS])
             client.requests_made, client.waited = 0, 0.0
             if progress:
                 progress(stored, max_models or total)
