@@ -14,9 +14,14 @@ An import run:
    ``last_posted_at`` moved, and with ``refresh`` every topic in the window. An unchanged
    forum therefore costs only list pages.
 3. Fetches each topic (``/t/{id}.json`` plus the posts beyond the first chunk) in
-   ascending id order and writes it through ``store_thread`` in one transaction,
-   together with the run's progress and resume cursor. A killed run leaves no partial
-   topic, and the next run of the same import resumes after the cursor.
+   ascending id order, in a prefetch thread, while the main thread writes the fetched
+   topics through the shared store (``store_threads``), a batch at a time, each batch in
+   one transaction together with the run's progress and resume cursor. A killed run
+   leaves no partial topic, and the next run of the same import resumes after the cursor.
+
+Only the main thread touches the database; the run's row carries its state, counts,
+heartbeat and the process that runs it, so a run whose process died is taken over and a
+live one is never run twice.
 """
 
 from __future__ import annotations
