@@ -155,7 +155,9 @@ def review(request: HttpRequest) -> HttpResponse:
         name = " ".join(request.POST.get("name", "").lower().split())
         context["row"] = next((r for r in rows if r.name == name), None)
         template += "#review-row"
-    return render(request, template, context, status=400 if error else 200)
+    # htmx swaps only successful answers: the row itself carries the message.
+    status = 400 if error and not request.htmx else 200
+    return render(request, template, context, status=status)
 
 
 def _save_rule(request: HttpRequest) -> str:

@@ -361,3 +361,17 @@ def test_correlate_on_the_pages_two_tables_gives_the_pages_figures(client, users
         across = comparison.across
         assert f"n={across.n} rho={across.rho:.4f} p={across.p:.3g}" in out.getvalue()
     assert figures.own_windows.across.rho != figures.matched.across.rho
+
+
+def test_a_refused_review_sent_by_htmx_comes_back_as_the_row_with_its_message(client, users):
+    client.force_login(users["staff"])
+    response = client.post(
+        "/trends/review/",
+        {"name": "opt", "action": "map", "maps_to": "nonsense"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<tr id="review-opt"')
+    assert "Choose the type" in body
+    assert not ModelTypeRule.objects.exists()
