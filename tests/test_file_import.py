@@ -169,6 +169,12 @@ def test_a_file_with_errors_names_each_line_and_field_and_writes_nothing(tmp_pat
     assert not ForumSource.objects.exists()
 
 
+def test_post_numbers_beyond_what_search_can_key_are_refused(tmp_path):
+    topic = topic_json(posts=[post_json(1, 2**24, "<p>x</p>")])
+    with pytest.raises(CommandError, match=r"post_number: must be at most 16777215"):
+        run(write_json(tmp_path / "t.json", topic))
+
+
 def test_a_json_list_error_names_the_json_path(tmp_path):
     topics = [topic_json(1), topic_json(2, posts=[post_json(21, 1, None)])]
     with pytest.raises(CommandError) as error:

@@ -48,6 +48,8 @@ from .html import clean_line
 from .store import ImportCounts, PostRecord, ThreadRecord, store_thread
 
 SMALL_ACTION = 3
+# The search index keys a post by thread and post number in one integer (coding/search.py).
+MAX_POST_NUMBER = 2**24 - 1
 MAX_REPORTED_ERRORS = 20
 CSV_REQUIRED = (
     "thread_id",
@@ -184,7 +186,9 @@ def _parse_time(value: Any, field: str, *, required: bool = True) -> datetime | 
     return parsed.astimezone(UTC)
 
 
-def _parse_int(value: Any, field: str, *, required: bool = True, minimum: int = 0) -> int | None:
+def _parse_int(
+    value: Any, field: str, *, required: bool = True, minimum: int = 0, maximum: int = 2**62
+) -> int | None:
     if value is None or value == "":
         if required:
             raise _Problem(field, "missing")
@@ -200,8 +204,8 @@ def _parse_int(value: Any, field: str, *, required: bool = True, minimum: int = 
         raise _Problem(field, f"expected a whole number, got {value!r}")
     if value < minimum:
         raise _Problem(field, f"must be at least {minimum}, got {value}")
-    if value > 2**62:
-        raise _Problem(field, f"too large: {value}")
+    if value > maximum:
+        raise _Problem(field, f"must be at most {maximum}, got {value}")
     return value
 
 
@@ -326,7 +330,9 @@ def parse_topic(topic: Any) -> ThreadRecord:
         post_type = _parse_int(raw.get("post_type"), f"{where}.post_type", required=False)
         if post_type == SMALL_ACTION:
             continue
-        number = _parse_int(raw.get("post_number"), f"{where}.post_number", minimum=1)
+        number = _parse_int(
+            raw.get("post_number"), f"{where}.post_number", minimum=1, maximum=MAX_POST_NUMBER
+        )
         cooked = raw.get("cooked")
         if cooked is None:
             raise _Problem(f"{where}.cooked", "missing")
@@ -460,14 +466,11 @@ def _iter_csv(handle: IO[str], name: str) -> Iterator[Located | str]:
                         "posts": [],
                     }
                 else:
-                    for field, value in (
-                        ("thread_title", title),
-                        ("thread_created_at", created),
-                        ("category", category),
+                    for field, key, value in (
+                        ("thread_title", "title", title),
+                        ("thread_created_at", "created_at", created),
+                        ("category", "category", category),
                     ):
-                        key = {"thread_title": "title", "thread_created_at": "created_at"}.get(
-                            field, field
-                        )
                         if thread[key] != value:
                             raise _Problem(
                                 field, f"differs from the first row of thread {thread_id}"
@@ -480,7 +483,12 @@ def _iter_csv(handle: IO[str], name: str) -> Iterator[Located | str]:
                 thread["posts"].append(
                     PostRecord(
                         external_id=_parse_int(row.get("post_id"), "post_id", minimum=1),
-                        post_number=_parse_int(row.get("post_number"), "post_number", minimum=1),
+                        post_number=_parse_int(
+                            row.get("post_number"),
+                            "post_number",
+                            minimum=1,
+                            maximum=MAX_POST_NUMBER,
+                        ),
                         author=row.get("author") or "",
                         created_at=_parse_time(row.get("post_created_at"), "post_created_at"),
                         html=html,
