@@ -12,6 +12,7 @@ every accepted change is kept as a ``BoardEvent``.
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -803,3 +804,37 @@ def review_unit(project: Project, unit: Unit, user, accepted: set[int]) -> Any:
         rationale="Accepted from the provisional codes of open coding.",
         base_revision=gold.revision if gold else None,
     )
+
+
+def board_figure(data: dict[str, Any], fmt: str = "png") -> bytes:
+    """The board as a figure: one line per group (indented by depth) with its open codes
+    and their counts beneath, ungrouped codes last."""
+    from matplotlib.figure import Figure
+
+    lines: list[tuple[str, int, bool]] = []
+    for group in data["groups"]:
+        total = sum(r.count for r in group.card_rows)
+        lines.append((f"{group.name} ({total})", group.depth, True))
+        for row in sorted(group.card_rows, key=lambda r: (-r.count, r.card.label)):
+            lines.append((f"{row.card.label} ({row.count})", group.depth + 1, False))
+    if data["ungrouped"]:
+        lines.append(("Not grouped", 0, True))
+        for row in data["ungrouped"]:
+            lines.append((f"{row.card.label} ({row.count})", 1, False))
+    height = max(1.5, 0.22 * len(lines) + 0.6)
+    figure = Figure(figsize=(8, height))
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_axis_off()
+    step = 1 / (len(lines) + 1)
+    for n, (text, depth, header) in enumerate(lines, start=1):
+        axes.text(
+            0.02 + 0.04 * depth,
+            1 - n * step,
+            text,
+            fontsize=9,
+            fontweight="bold" if header else "normal",
+            va="center",
+        )
+    out = io.BytesIO()
+    figure.savefig(out, format=fmt, dpi=150 if fmt == "png" else None)
+    return out.getvalue()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import adjudication, code, codebooks, corpus, imports, projects, site
+from .views import adjudication, code, codebooks, corpus, imports, open_coding, projects, site
 
 urlpatterns = [
     path("", site.home, name="home"),
@@ -78,4 +78,29 @@ urlpatterns = [
         adjudication.adjudicate_unit,
         name="adjudicate_unit",
     ),
+    # Open coding and the affinity board (board: project admins)
+    path(
+        "projects/<slug:slug>/units/<int:unit_id>/open/",
+        open_coding.open_code_unit,
+        name="open_code_unit",
+    ),
+    path("projects/<slug:slug>/board/", open_coding.affinity_board, name="affinity_board"),
+    path("projects/<slug:slug>/board/act/", open_coding.board_action, name="board_action"),
+    path("projects/<slug:slug>/board/codebook/", open_coding.board_codebook, name="board_codebook"),
+    path(
+        "projects/<slug:slug>/board/provisional/",
+        open_coding.open_provisional,
+        name="open_provisional",
+    ),
+    path(
+        "projects/<slug:slug>/board/open-codes.csv",
+        open_coding.open_codes_csv,
+        name="open_codes_csv",
+    ),
+    path(
+        "projects/<slug:slug>/board/mapping.csv",
+        open_coding.open_mapping_csv,
+        name="open_mapping_csv",
+    ),
+    path("projects/<slug:slug>/board/image.<str:fmt>", open_coding.board_image, name="board_image"),
 ]
