@@ -183,9 +183,10 @@ def state_of(coding: Coding | None) -> dict[str, Any]:
     return coding.state
 
 
-_SHOWN_CODE_FIELDS = (
+_CODE_ROW_FIELDS = (
+    "id",
     "key",
-    "parent",
+    "parent_id",
     "name",
     "definition",
     "when_to_use",
@@ -214,18 +215,25 @@ def without_retired_codes(
     return kept, retired
 
 
-def codes_for_project(project: Project) -> list[Code]:
-    """The active codes of the project's codebook version, in tree order (one query).
+def code_rows(project: Project) -> tuple[tuple, ...]:
+    """The active codes of the project's codebook version as plain rows (one query).
 
-    Each code gets ``depth``; shortcuts that clash with the screen's own keys are dropped.
+    Rows are cheap to compare, so the coding screen keys what it builds from them (the
+    rendered codebook panel) on the rows themselves: a changed code is a different key.
     """
     if project.codebook_version_id is None:
-        return []
-    codes = list(
+        return ()
+    return tuple(
         Code.objects.filter(version_id=project.codebook_version_id, active=True)
-        .only(*_SHOWN_CODE_FIELDS)
         .order_by("order", "id")
+        .values_list(*_CODE_ROW_FIELDS)
     )
+
+
+def codes_from_rows(rows: tuple[tuple, ...]) -> list[Code]:
+    """Codes built from ``code_rows`` in tree order, each with ``depth``; shortcuts that
+    clash with the screen's own keys are dropped."""
+    codes = [Code(**dict(zip(_CODE_ROW_FIELDS, row, strict=True))) for row in rows]
     children: dict[int | None, list[Code]] = {}
     ids = {c.pk for c in codes}
     for code in codes:
@@ -243,6 +251,11 @@ def codes_for_project(project: Project) -> list[Code]:
 
     walk(None, 0)
     return ordered
+
+
+def codes_for_project(project: Project) -> list[Code]:
+    """The active codes of the project's codebook version, in tree order (one query)."""
+    return codes_from_rows(code_rows(project))
 
 
 def queue_progress(project: Project, user) -> dict[str, int]:
@@ -443,7 +456,10 @@ def _write_codes(coding: Coding, payload: CodingInput, before: dict[str, Any] | 
         Quote.objects.filter(application__coding=coding).delete()
     removed = [app_ids.pop(key) for key in set(app_ids) - set(payload.codes)]
     if removed:
-        CodeApplication.objects.filter(pk__in=removed).delete()
+        # The coding's quotes are gone already, so nothing refers to these rows: one
+        # DELETE, not the collector's select-then-cascade (three queries).
+        apps = CodeApplication.objects.filter(pk__in=removed)
+        apps._raw_delete(apps.db)
     added = [key for key in payload.codes if key not in app_ids]
     if added:
         created = CodeApplication.objects.bulk_create(

@@ -239,7 +239,7 @@ def _save_queries(client, users, django_assert_num_queries, *, posts, codes, slu
     assert response.status_code == 200
 
 
-_SAVE_QUERIES = {"sqlite": 21, "postgresql": 21}
+_SAVE_QUERIES = {"sqlite": 18, "postgresql": 18}
 
 
 def test_a_save_uses_the_same_queries_for_a_small_and_a_large_unit(

@@ -214,7 +214,7 @@ def _page_queries(client, users, django_assert_num_queries, *, posts, codes, slu
 
 # Session, user, project, role, unit, assignment; then the annotator's coding (2 queries),
 # posts, codes and queue progress; the admin reads all codings instead.
-_PAGE_QUERIES = {"alice": 11, "admin": 10}
+_PAGE_QUERIES = {"alice": 10, "admin": 9}
 
 
 @pytest.mark.parametrize("who", ["alice", "admin"])

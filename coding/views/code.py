@@ -8,12 +8,16 @@ units assigned to them). Everyone else gets a 404.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import codings
@@ -27,22 +31,54 @@ def _one(queryset):
     return next(iter(queryset.order_by()[:1]), None)
 
 
-def _get_unit_for_user(
-    request: HttpRequest, slug: str, unit_id: int
-) -> tuple[Project, Unit, Assignment | None]:
-    """The unit if the user may open it, with the user's own assignment (or None)."""
+def _get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Project, Unit]:
+    """The unit if the user may open it; ``unit.my_status`` is the status of the user's own
+    assignment, or None when the unit is not assigned to them (one query for both)."""
     project = get_project_for_user(request, slug)
+    mine = Assignment.objects.filter(unit=OuterRef("pk"), coder=request.user).order_by()
     unit = _one(
-        Unit.objects.select_related("thread", "thread__source", "round").filter(
-            project=project, pk=unit_id
-        )
+        Unit.objects.select_related("thread", "thread__source", "round")
+        .filter(project=project, pk=unit_id)
+        .annotate(my_status=Subquery(mine.values("status")[:1]))
     )
-    if unit is None:
+    if unit is None or (unit.my_status is None and project.user_role != Role.ADMIN):
         raise Http404("No such unit.")
-    assignment = _one(Assignment.objects.filter(unit=unit, coder=request.user))
-    if assignment is None and project.user_role != Role.ADMIN:
-        raise Http404("No such unit.")
-    return project, unit, assignment
+    return project, unit
+
+
+class CodePanel:
+    """The codebook list rendered once per codebook content (a version's codes do not
+    change, and the rows are the cache key), with each checkbox's state filled in per page."""
+
+    # Escaped text cannot hold "<", so this mark only ever stands where the template put it.
+    MARK = mark_safe("<!--state-->")
+
+    def __init__(self, codes: list) -> None:
+        self.codes = codes
+        self.codable = {c.key for c in codes if c.codable}
+        self.names = {c.key: c.name for c in codes}
+        self.initial = [
+            {"key": c.key, "name": c.name, "shortcut": c.shortcut, "codable": c.codable}
+            for c in codes
+        ]
+        html = render_to_string(
+            "coding/partials/code_list.html", {"codes": codes, "mark": self.MARK}
+        )
+        self.segments = html.split(self.MARK)
+        self.keys = [c.key for c in codes if c.codable]
+
+    def html(self, checked: list[str], *, disabled: bool) -> SafeString:
+        on = set(checked)
+        parts = [self.segments[0]]
+        for key, segment in zip(self.keys, self.segments[1:], strict=True):
+            parts.append((" checked" if key in on else "") + (" disabled" if disabled else ""))
+            parts.append(segment)
+        return mark_safe("".join(parts))  # noqa: S308 (rendered with autoescape above)
+
+
+@lru_cache(maxsize=32)
+def _code_panel(rows: tuple[tuple, ...]) -> CodePanel:
+    return CodePanel(codings.codes_from_rows(rows))
 
 
 def _posts_for(unit: Unit) -> list[Post]:
@@ -59,27 +95,25 @@ def _posts_for(unit: Unit) -> list[Post]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
-    project, unit, assignment = _get_unit_for_user(request, slug, unit_id)
+    project, unit = _get_unit_for_user(request, slug, unit_id)
     if request.method == "POST":
-        return _save(request, project, unit, assignment)
-    can_code = assignment is not None and assignment.status != Assignment.Status.RETURNED
+        return _save(request, project, unit)
+    can_code = unit.my_status not in (None, Assignment.Status.RETURNED)
     mine = codings.codings_for_unit(unit, coder=request.user) if can_code else []
     state = codings.state_of(mine[0] if mine else None)
     others = []
     if project.user_role == Role.ADMIN:
         others = [c for c in codings.codings_for_unit(unit) if c.coder_id != request.user.pk]
     posts = _posts_for(unit)
-    codes = codings.codes_for_project(project)
-    names = {c.key: c.name for c in codes}
-    state, retired = codings.without_retired_codes(state, {c.key for c in codes if c.codable})
+    panel = _code_panel(codings.code_rows(project))
+    state, retired = codings.without_retired_codes(state, panel.codable)
     for coding in others:
-        coding.code_names = [names.get(key, key) for key in coding.state["codes"]]
-    save_url = reverse("code_unit", args=[project.slug, unit.pk])
+        coding.code_names = [panel.names.get(key, key) for key in coding.state["codes"]]
     initial = {
         "unit": unit.pk,
         "user": request.user.pk,
         "canCode": can_code,
-        "saveUrl": save_url,
+        "saveUrl": reverse("code_unit", args=[project.slug, unit.pk]),
         "nextUrl": reverse("code_next", args=[project.slug]),
         "revision": mine[0].revision if mine else 0,
         "state": state,
@@ -87,17 +121,15 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
             {"id": p.pk, "number": p.post_number, "text": p.plain_text, "quotable": p.is_unit}
             for p in posts
         ],
-        "codes": [
-            {"key": c.key, "name": c.name, "shortcut": c.shortcut, "codable": c.codable}
-            for c in codes
-        ],
+        "codes": panel.initial,
     }
     context = {
         "project": project,
         "unit": unit,
         "thread": unit.thread,
         "posts": posts,
-        "codes": codes,
+        "codes": panel.codes,
+        "code_list": panel.html(state["codes"], disabled=not can_code),
         "state": state,
         "can_code": can_code,
         "others": others,
@@ -109,10 +141,8 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     return render(request, "coding/code_unit.html", context)
 
 
-def _save(
-    request: HttpRequest, project: Project, unit: Unit, assignment: Assignment | None
-) -> JsonResponse:
-    if assignment is None:
+def _save(request: HttpRequest, project: Project, unit: Unit) -> JsonResponse:
+    if unit.my_status is None:
         return JsonResponse({"error": "This unit is not in your queue."}, status=403)
     if project.status != Project.Status.OPEN:
         return JsonResponse({"error": "This project is closed for coding."}, status=403)
