@@ -26,7 +26,6 @@ live one is never run twice.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import queue
@@ -42,10 +41,12 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import ForumSource, ImportRun, Thread
+from .public_http import PrivateAddressError, is_public_address, public_only
 from .store import ImportCounts, PostRecord, ThreadRecord, store_threads
 
 USER_AGENT = "forum-coding/0.1 (qualitative research importer; +https://github.com/forum-coding)"
@@ -114,15 +115,8 @@ def check_public_host(base_url: str) -> None:
     except (OSError, UnicodeError):
         raise ValueError(f"the host {host} cannot be resolved") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
+        address = info[4][0]
+        if not is_public_address(address):
             raise ValueError(
                 f"the host {host} resolves to a private or local address ({address}); "
                 "imports from such addresses are not allowed here"
@@ -169,6 +163,7 @@ class DiscourseClient:
         api_username: str | None = None,
         sleep: Callable[[float, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        public_only_hosts: bool = False,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         parts = urlsplit(self.base_url)
@@ -187,6 +182,9 @@ class DiscourseClient:
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         if api_key and api_username:
             self.session.headers.update({"Api-Key": api_key, "Api-Username": api_username})
+        self.public_only_hosts = public_only_hosts
+        if public_only_hosts:
+            public_only(self.session)
 
     def close(self) -> None:
         self.session.close()
@@ -215,6 +213,8 @@ class DiscourseClient:
         for attempt in range(self.max_tries):
             try:
                 status, headers, body = self._get(url, params)
+            except PrivateAddressError as exc:
+                raise DiscourseError(f"{shown}: {exc}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = (
                     "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
@@ -771,6 +771,9 @@ class DiscourseImport:
             sleep=self._sleep,
             api_key=os.environ.get("DISCOURSE_API_KEY"),
             api_username=os.environ.get("DISCOURSE_API_USERNAME"),
+            # Web-started runs connect only to public addresses (see public_http).
+            public_only_hosts=bool(run.params.get("from_web"))
+            and not settings.IMPORT_ALLOW_PRIVATE_HOSTS,
             **(client_options or {}),
         )
         if client is not None:
