@@ -349,6 +349,8 @@ def validate_against_unit(project: Project, unit: Unit, payload: CodingInput) ->
             codable=True,
             key__in=payload.codes,
         )
+        .only("id", "key")
+        .order_by()
     }
     unknown = [k for k in payload.codes if k not in found]
     if unknown:
@@ -361,7 +363,7 @@ def validate_against_unit(project: Project, unit: Unit, payload: CodingInput) ->
     posts = (
         posts.filter(pk=unit.post_id) if unit.post_id else posts.filter(thread_id=unit.thread_id)
     )
-    texts = dict(posts.values_list("id", "plain_text"))
+    texts = dict(posts.order_by().values_list("id", "plain_text"))
     for n, quote in enumerate(payload.quotes, start=1):
         if quote["code"] not in found:
             raise CodingInputError(
