@@ -434,6 +434,8 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
             f"127.0.0.1:{port}",
             "-w",
             str(args.workers),
+            "--threads",
+            str(args.threads),
             "--access-logfile",
             "/dev/null",
             "--error-logfile",
@@ -473,7 +475,7 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     p95_ratio = coding["p95"] / floor["p95"] if floor["n"] else float("inf")
     print(
         f"  {args.annotators} closed-loop clients, {args.duration:.0f} s per phase, "
-        f"gunicorn -w {args.workers}"
+        f"gunicorn -w {args.workers} --threads {args.threads}"
     )
     print(
         f"  floor (one insert): {floor['rps']:8.1f} req/s  p50 {floor['p50']:7.1f} ms  "
@@ -521,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured per phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per gunicorn worker (gthread when > 1)"
+    )
     return parser
 
 
