@@ -435,7 +435,7 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
             "-w",
             str(args.workers),
             "--threads",
-            str(args.threads),
+            str(args.worker_threads),
             "--access-logfile",
             "/dev/null",
             "--error-logfile",
@@ -475,7 +475,7 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     p95_ratio = coding["p95"] / floor["p95"] if floor["n"] else float("inf")
     print(
         f"  {args.annotators} closed-loop clients, {args.duration:.0f} s per phase, "
-        f"gunicorn -w {args.workers} --threads {args.threads}"
+        f"gunicorn -w {args.workers} --threads {args.worker_threads}"
     )
     print(
         f"  floor (one insert): {floor['rps']:8.1f} req/s  p50 {floor['p50']:7.1f} ms  "
@@ -524,7 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument(
-        "--threads", type=int, default=1, help="threads per gunicorn worker (gthread when > 1)"
+        "--worker-threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (gthread when > 1)",
     )
     return parser
 
