@@ -27,10 +27,12 @@ migrate: install .env
 demo-data: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py load_codebook --default
-	@$(PY) manage.py shell -c "from coding.models import Thread; import sys; sys.exit(0 if Thread.objects.exists() else 1)" \
+	@$(PY) manage.py shell --no-imports -c "from coding.models import Thread; import sys; sys.exit(0 if Thread.objects.exists() else 1)" \
 		|| $(PY) manage.py import_threads sample_data/sample_forum.jsonl.gz --source "Sample forum (synthetic)"
-	@$(PY) manage.py shell -c "from coding.models import HubModel; import sys; sys.exit(0 if HubModel.objects.exists() else 1)" \
+	@$(PY) manage.py shell --no-imports -c "from coding.models import HubModel; import sys; sys.exit(0 if HubModel.objects.exists() else 1)" \
 		|| $(PY) manage.py import_hub --from-file sample_data/hub_sample.jsonl
+	@$(PY) manage.py shell --no-imports -c "from coding.models import Unit; import sys; sys.exit(0 if Unit.objects.filter(project__slug='demo').exists() else 1)" \
+		|| $(PY) manage.py sample demo --size 40 --seed 1 --round Calibration
 
 run: demo-data
 	@echo
