@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from coding.models import Codebook, GoldLabel, ImportRun, Role
+from coding.models import Codebook, GoldLabel, ImportRun, OpenCode, Project, Role
 from tests.factories import make_project, make_user
 from tests.factories_exports import make_coded_project
 
@@ -21,6 +21,7 @@ ROLES = ("anonymous", "annotator", "other_annotator", "project_admin", "staff")
 
 BOB_MEMO = "BOB-PRIVATE-MEMO-7f3a"
 GOLD_RATIONALE = "GOLD-RATIONALE-SECRET-91c2"
+BOB_OPEN_CODE = "BOB-OPEN-CODE-5d1e"
 
 # Statuses per role: anonymous, annotator of the project (alice), annotator of another
 # project, admin of the project, site staff (not a member of the project).
@@ -83,6 +84,15 @@ EXPECTED: dict[tuple[str, str], dict[str, object]] = {
     ("GET", "adjudication_queue"): PROJECT_ADMIN,
     ("POST", "adjudication_bulk_accept"): _row(LOGIN, 403, 404, 302, 404),
     ("GET", "adjudicate_unit"): PROJECT_ADMIN,
+    # Open coding and the affinity board
+    ("GET", "open_code_unit"): MEMBERS,
+    ("GET", "affinity_board"): PROJECT_ADMIN,
+    ("POST", "board_action"): _row(LOGIN, 403, 404, 302, 404),
+    ("POST", "board_codebook"): _row(LOGIN, 403, 404, 302, 404),
+    ("GET", "open_provisional"): PROJECT_ADMIN,
+    ("GET", "open_codes_csv"): PROJECT_ADMIN,
+    ("GET", "open_mapping_csv"): PROJECT_ADMIN,
+    ("GET", "board_image"): PROJECT_ADMIN,
     # Agreement
     ("GET", "agreement"): PROJECT_ADMIN,
     ("GET", "agreement_chart"): PROJECT_ADMIN,
@@ -141,6 +151,9 @@ def world(users):
     bob_coding = unit.codings.get(coder=bob)
     bob_coding.memo = BOB_MEMO
     bob_coding.save()
+    OpenCode.objects.create(coding=bob_coding, text=BOB_OPEN_CODE, normalized=BOB_OPEN_CODE.lower())
+    project.coding_mode = Project.CodingMode.BOTH
+    project.save()
     gold = unit.gold
     gold.rationale = GOLD_RATIONALE
     gold.save()
@@ -179,9 +192,12 @@ def _kwargs(name: str, pattern: URLPattern, world: dict) -> dict:
         "unit_id": world["unit"].pk,
         "pk": world["pk_for"].get(name, world["codebook"].pk),
         "user_id": world["bob"].pk,
-        "fmt": {"codebook_export": "csv", "export_download": "long", "trends_chart": "svg"}.get(
-            name, "csv"
-        ),
+        "fmt": {
+            "codebook_export": "csv",
+            "export_download": "long",
+            "trends_chart": "svg",
+            "board_image": "svg",
+        }.get(name, "csv"),
         "kind": "frequency",
         "name": "forum",
     }
@@ -229,6 +245,7 @@ def test_each_role_gets_the_expected_status_from_every_url(client, world, role):
             if role in ("annotator", "other_annotator"):
                 assert BOB_MEMO not in body, f"{method} {url} shows bob's memo to {role}"
                 assert GOLD_RATIONALE not in body, f"{method} {url} shows gold to {role}"
+                assert BOB_OPEN_CODE not in body, f"{method} {url} shows bob's open code"
     assert wrong == [], "\n".join(wrong)
 
 
