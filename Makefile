@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install migrate demo-data serve test test-fast lint format chromium clean
+.PHONY: run install migrate demo-data serve test test-fast lint format chromium clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test: install chromium
 
 test-fast: install
 	DEBUG=1 $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+# Every script in bench/ (heavy: 100,000-thread corpora, minutes each; not part of CI).
+# BENCH_ARGS narrows it, e.g. BENCH_ARGS="--only coding_bench,coding_page_bench".
+bench: install chromium
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -502,6 +502,20 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     )
     for line in errors[:5]:
         print(f"    {line}")
+    where = f"db={db} corpus={args.threads}threads annotators={args.annotators}"
+    print(
+        f"FIGURE name=coding_throughput value={coding['rps']:.1f}req/s "
+        f"floor={floor['rps']:.1f}req/s ratio={throughput_ratio:.2f} target=>=0.5 "
+        f"ok={'yes' if throughput_ratio >= 0.5 else 'no'} {where}"
+    )
+    print(
+        f"FIGURE name=coding_p95 value={coding['p95']:.0f}ms floor={floor['p95']:.0f}ms "
+        f"ratio={p95_ratio:.2f} target=<=3 ok={'yes' if p95_ratio <= 3 else 'no'} {where}"
+    )
+    print(
+        f"FIGURE name=coding_lost_saves value={checked['lost']} floor=0 ratio=- target=0 "
+        f"ok={'yes' if checked['lost'] == 0 and not errors else 'no'} {where}"
+    )
     return (
         not errors
         and checked["lost"] == 0
