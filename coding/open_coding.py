@@ -372,9 +372,10 @@ class CardRow:
 
 def sync_cards(project: Project) -> int:
     """Give every distinct open code of the project a card (two queries when none is new)."""
+    # The most used spelling names the card; on a tie, the one written first.
     used = (
         OpenCode.objects.filter(coding__unit__project=project)
-        .order_by()
+        .order_by("id")
         .values_list("normalized", "text")
     )
     texts: dict[str, Counter] = defaultdict(Counter)

@@ -53,11 +53,22 @@ class ProjectForm(forms.ModelForm):
 
     class Meta:
         model = Project
-        fields = ["name", "slug", "description", "codebook_version", "unit_type"]
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "codebook_version",
+            "unit_type",
+            "coding_mode",
+            "open_autocomplete",
+        ]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Older forms and scripts leave these out: the model's defaults apply then.
+        self.fields["coding_mode"].required = False
+        self.fields["open_autocomplete"].required = False
         categories = (
             Thread.objects.exclude(category="")
             .order_by("category")

@@ -84,6 +84,7 @@ urlpatterns = [
         open_coding.open_code_unit,
         name="open_code_unit",
     ),
+    path("projects/<slug:slug>/open/next/", open_coding.open_code_next, name="open_code_next"),
     path("projects/<slug:slug>/board/", open_coding.affinity_board, name="affinity_board"),
     path("projects/<slug:slug>/board/act/", open_coding.board_action, name="board_action"),
     path("projects/<slug:slug>/board/codebook/", open_coding.board_codebook, name="board_codebook"),

@@ -93,17 +93,8 @@ def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespons
             conflict = exc
         else:
             messages.success(request, "Submitted." if body["submit"] else "Saved.")
-            following = (
-                Assignment.objects.filter(
-                    unit__project=project, coder=request.user, status=Assignment.Status.PENDING
-                )
-                .order_by("unit__position", "unit_id")
-                .first()
-            )
-            if body["submit"] and following is not None:
-                return redirect("open_code_unit", project.slug, following.unit_id)
             if body["submit"]:
-                return redirect("project_detail", project.slug)
+                return redirect("open_code_next", project.slug)
             return redirect("open_code_unit", project.slug, unit.pk)
         coding = Coding.objects.filter(unit=unit, coder=request.user).first()
     state = oc.open_state_of(coding)
@@ -125,6 +116,24 @@ def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespons
         "conflict": conflict,
     }
     return render(request, "coding/open_code_unit.html", context)
+
+
+@login_required
+@require_GET
+def open_code_next(request: HttpRequest, slug: str) -> HttpResponse:
+    """The first unit of the user's queue still to do, on the open-coding form."""
+    project = get_project_for_user(request, slug)
+    following = (
+        Assignment.objects.filter(
+            unit__project=project, coder=request.user, status=Assignment.Status.PENDING
+        )
+        .order_by("unit__position", "unit_id")
+        .first()
+    )
+    if following is None:
+        messages.success(request, "All your units are done. Thank you!")
+        return redirect("project_detail", project.slug)
+    return redirect("open_code_unit", project.slug, following.unit_id)
 
 
 def _board_context(project: Project) -> dict:
