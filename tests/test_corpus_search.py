@@ -9,7 +9,7 @@ from django.db import connection
 
 from coding.importers.store import PostRecord, ThreadRecord, store_thread
 from coding.models import Thread
-from coding.search import ensure_search_index, fts5_query, search_threads
+from coding.search import ensure_search_index, fts5_query, search_threads, thread_categories
 from coding.synthetic import make_corpus
 from tests.factories import make_source, make_thread
 
@@ -107,3 +107,10 @@ def test_renumbered_posts_stay_searchable_by_their_own_words():
     assert found("pickle") == ["Loading"]
     Thread.objects.all().delete()
     assert found("safetensors") == found("library") == found("pickle") == []
+
+
+@pytest.mark.django_db
+def test_categories_are_listed_once_each_in_order():
+    for n, category in enumerate(["Spaces", "Beginners", "Spaces", "", "Course"], start=1):
+        make_thread(f"T{n}", external_id=n, category=category, posts=["<p>x</p>"])
+    assert thread_categories(connection) == ["", "Beginners", "Course", "Spaces"]

@@ -15,7 +15,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from ..models import ForumSource, Tag, Thread
-from ..search import search_threads
+from ..search import search_threads, thread_categories
 
 PAGE_SIZE = 50
 # Sort keys users may ask for, and the columns behind them: nothing else reaches order_by.
@@ -81,7 +81,7 @@ class CorpusFilterForm(forms.Form):
 
 def _corpus_form(request: HttpRequest) -> CorpusFilterForm:
     sources = list(ForumSource.objects.only("pk", "name"))
-    categories = Thread.objects.order_by("category").values_list("category", flat=True).distinct()
+    categories = thread_categories(connection)
     tags = Tag.objects.order_by("name").values_list("name", flat=True)
     form = CorpusFilterForm(request.GET, sources=sources, categories=categories, tags=tags)
     form.is_valid()
