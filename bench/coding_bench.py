@@ -351,13 +351,17 @@ class Clock:
 
 
 def load_generator(
-    base: str, plan: dict, clients: int, warmup: float, duration: float, queue
+    base: str, plan: dict, clients: int, warmup: float, duration: float, queue, rounds: int = 1
 ) -> None:
-    """Run both phases and report through ``queue`` (this runs in its own process)."""
-    results = {}
-    for phase in ("coding", "floor"):
-        out = {"latencies": [], "errors": [], "acks": []}
-        clock = Clock(clients, warmup, duration)
+    """Run both phases and report through ``queue`` (this runs in its own process).
+
+    With ``rounds`` > 1 the phases take turns (coding, floor, coding, floor, ...), each
+    turn a share of ``duration``, so a change in the machine's other load falls on both.
+    """
+    results = {phase: {"latencies": [], "errors": [], "acks": []} for phase in ("coding", "floor")}
+    for phase in ("coding", "floor") * rounds:
+        out = results[phase]
+        clock = Clock(clients, warmup, duration / rounds)
         threads = [
             threading.Thread(
                 target=_annotator if phase == "coding" else _floor_client,
@@ -373,7 +377,6 @@ def load_generator(
             t.start()
         for t in threads:
             t.join()
-        results[phase] = out
     queue.put(results)
 
 
@@ -454,10 +457,10 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
         queue = multiprocessing.get_context("spawn").Queue()
         generator = multiprocessing.get_context("spawn").Process(
             target=load_generator,
-            args=(base, plan, args.annotators, args.warmup, args.duration, queue),
+            args=(base, plan, args.annotators, args.warmup, args.duration, queue, args.rounds),
         )
         generator.start()
-        results = queue.get(timeout=(args.warmup + args.duration) * 2 + 300)
+        results = queue.get(timeout=(args.warmup * args.rounds + args.duration) * 2 + 300)
         generator.join()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -475,7 +478,8 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     p95_ratio = coding["p95"] / floor["p95"] if floor["n"] else float("inf")
     print(
         f"  {args.annotators} closed-loop clients, {args.duration:.0f} s per phase, "
-        f"gunicorn -w {args.workers} --threads {args.worker_threads}"
+        f"gunicorn -w {args.workers} --threads {args.worker_threads}, "
+        f"{args.rounds} alternating turns each"
     )
     print(
         f"  floor (one insert): {floor['rps']:8.1f} req/s  p50 {floor['p50']:7.1f} ms  "
@@ -537,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured per phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="turns of coding and floor phases, alternating"
+    )
     parser.add_argument(
         "--worker-threads",
         type=int,

@@ -209,7 +209,7 @@ def measure(base: str, plan: dict, runs: int) -> dict:
             context = browser.new_context(storage_state=state)
             page = context.new_page()
             responses = []
-            page.on("response", responses.append)
+            page.on("response", lambda response: responses.append(response))
             page.goto(base + plan["url"], wait_until="load")
             ready = page.wait_for_function(
                 "() => performance.getEntriesByName('coding-ready')[0]?.startTime",
@@ -298,10 +298,12 @@ def main() -> int:
         child = subprocess.run(
             [PYTHON, __file__, "--runs", str(args.runs), "--single", str(threads), path],
             cwd=ROOT,
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+        if child.returncode:
+            sys.exit(f"the {threads}-thread run failed:\n{child.stderr[-3000:]}")
         line = next(x for x in child.stdout.splitlines() if x.startswith("RESULT "))
         results.append(json.loads(line[len("RESULT ") :]))
     ok = True
