@@ -94,7 +94,9 @@ class Project(models.Model):
         """The user's role here, or None for an outsider."""
         if not user.is_authenticated:
             return None
-        return self.memberships.filter(user=user).values_list("role", flat=True).first()
+        # No ORDER BY: (project, user) is unique, and Meta.ordering would join two tables.
+        roles = self.memberships.filter(user=user).order_by().values_list("role", flat=True)
+        return next(iter(roles[:1]), None)
 
 
 class Membership(models.Model):
