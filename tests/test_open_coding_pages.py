@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from django.urls import reverse
@@ -152,3 +153,33 @@ def test_the_exports_give_the_open_codes_the_mapping_and_an_image(client, users)
     svg = client.get(reverse("board_image", args=[project.slug, "svg"]))
     assert b"<svg" in svg.content
     assert client.get(reverse("board_image", args=[project.slug, "gif"])).status_code == 404
+
+
+def test_quotes_sent_with_the_form_are_kept_with_their_code_and_checked(client, users):
+    project = make_open_project(users, units=1)
+    unit = project.units.get()
+    post = unit.thread.posts.get()
+    start = post.plain_text.index("tokenizer")
+    client.force_login(users["alice"])
+    url = reverse("open_code_unit", args=[project.slug, unit.pk])
+    good = [
+        {
+            "code": "missing  Example",
+            "post": post.pk,
+            "start": start,
+            "end": start + 9,
+            "text": "tokenizer",
+        }
+    ]
+    client.post(
+        url, {"base_revision": "0", "open_codes": "Missing example", "quotes": json.dumps(good)}
+    )
+    assert list(OpenCode.objects.get().quotes.values_list("start", "text")) == [
+        (start, "tokenizer")
+    ]
+    bad = [{**good[0], "start": start + 1, "end": start + 10}]
+    response = client.post(
+        url, {"base_revision": "1", "open_codes": "Missing example", "quotes": json.dumps(bad)}
+    )
+    assert "does not match post" in response.content.decode()
+    assert list(OpenCode.objects.get().quotes.values_list("start", flat=True)) == [start]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .. import audit
 from .. import open_coding as oc
 from ..access import get_project_for_user
 from ..codings import CodingInputError, Conflict, NotAssigned
@@ -75,15 +77,21 @@ def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespons
         except ValueError:
             revision = -1
         lines = [line for line in request.POST.get("open_codes", "").splitlines() if line.strip()]
+        try:
+            open_codes = _with_quotes(lines, request.POST.get("quotes", ""))
+        except CodingInputError as exc:
+            open_codes, error = [], str(exc)
         body = {
             "base_revision": max(revision, 0),
-            "open_codes": [{"text": line} for line in lines],
+            "open_codes": open_codes,
             "memo": request.POST.get("memo", ""),
             "unsure": "unsure" in request.POST,
             "not_relevant": "not_relevant" in request.POST,
             "submit": "submit" in request.POST,
         }
         try:
+            if error:
+                raise CodingInputError(error)
             oc.save_open_coding(project, unit, request.user, oc.parse_open_input(body))
         except CodingInputError as exc:
             error = str(exc)
@@ -98,12 +106,16 @@ def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespons
             return redirect("open_code_unit", project.slug, unit.pk)
         coding = Coding.objects.filter(unit=unit, coder=request.user).first()
     state = oc.open_state_of(coding)
+    posts = _posts_for(unit)
+    quotes = [{**q, "code": c["text"]} for c in state["open_codes"] for q in c["quotes"]]
     typed = request.POST.get("open_codes") if request.method == "POST" and not conflict else None
     context = {
         "project": project,
         "unit": unit,
         "thread": unit.thread,
-        "posts": _posts_for(unit),
+        "posts": posts,
+        "post_texts": [{"id": p.pk, "text": p.plain_text} for p in posts],
+        "quotes_json": request.POST.get("quotes", "") if error else json.dumps(quotes),
         "can_code": can_code,
         "state": state,
         "codes_text": typed
@@ -116,6 +128,30 @@ def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespons
         "conflict": conflict,
     }
     return render(request, "coding/open_code_unit.html", context)
+
+
+def _with_quotes(lines: list[str], raw: str) -> list[dict]:
+    """The typed codes with the quotes the page attached to them (by code text)."""
+    codes = [{"text": line, "quotes": []} for line in lines]
+    if not raw.strip():
+        return codes
+    try:
+        quotes = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CodingInputError("The quotes could not be read; reload the page.") from None
+    if not isinstance(quotes, list):
+        raise CodingInputError("The quotes could not be read; reload the page.")
+    by_text = {oc.normalize(c["text"]): c for c in codes}
+    for n, quote in enumerate(quotes, start=1):
+        if not isinstance(quote, dict) or not isinstance(quote.get("code"), str):
+            raise CodingInputError(f"Quote {n} names no open code.")
+        target = by_text.get(oc.normalize(quote["code"]))
+        if target is None:
+            raise CodingInputError(
+                f"Quote {n} is for '{quote['code']}', which is no longer among your codes."
+            )
+        target["quotes"].append({k: quote.get(k) for k in ("post", "start", "end", "text")})
+    return codes
 
 
 @login_required
@@ -231,6 +267,7 @@ def board_codebook(request: HttpRequest, slug: str) -> HttpResponse:
     except oc.BoardError as exc:
         messages.error(request, str(exc))
         return redirect("affinity_board", project.slug)
+    audit.record(request, audit.Action.CODEBOOK, version, op="from_board", project=project)
     messages.success(
         request,
         f"{version} made from the board; {result['provisional']} provisional codes on "

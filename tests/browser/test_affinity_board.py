@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from coding.models import OpenCode, ProvisionalCode
+from coding.models import OpenCode, OpenCodeQuote, ProvisionalCode
 from tests.browser.conftest import login, screenshot
 from tests.factories_open_coding import make_open_project
 
@@ -39,6 +39,10 @@ def open_code_queue(page: Page, live_server, project, coder: str) -> None:
     for n, unit in enumerate(project.units.order_by("position")):
         page.wait_for_url(f"**/units/{unit.pk}/open/")
         page.locator("#open-codes").fill(codes_for(coder, n))
+        if n == 0:  # one quote: the selected sentence, for the code on the caret's line
+            page.locator("#post-1 .post-body p").select_text()
+            page.click("#quote-add")
+            expect(page.locator("#quote-list")).to_contain_text("Question 1: the docs are")
         page.keyboard.press("Control+Enter")
     page.wait_for_url(f"**/projects/{project.slug}/")
     page.context.clear_cookies()
@@ -63,6 +67,11 @@ def test_open_codes_become_a_codebook_and_every_unit_gets_its_provisional_codes(
     open_code_queue(page, live_server, project, "alice")
     open_code_queue(page, live_server, project, "bob")
     assert OpenCode.objects.count() == 40
+    quotes = OpenCodeQuote.objects.all()
+    assert [(q.open_code.text, q.start, q.text[:12]) for q in quotes] == [
+        ("Missing docs", 0, "Question 1: "),
+        ("unclear example", 0, "Question 1: "),
+    ]
 
     login(page, live_server, "padmin")
     # Tall enough that a drag never has to scroll (a native drag cannot scroll the page).
