@@ -13,6 +13,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from coding import audit
 from coding.access import get_project_for_user
 from coding.importers.codings import CodingImportError, read_long_csv, read_qdpx, write_codings
 from coding.models import Coding, Post, Unit
@@ -58,6 +59,8 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
 def export_download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     project = get_project_for_user(request, slug, admin=True)
     options = _options(request)
+    if fmt == "qdpx" or fmt in ROW_SOURCES:
+        audit.record(request, audit.Action.EXPORT, project, format=fmt, query=request.GET.dict())
     if fmt == "qdpx":
         from .refi import write_qdpx
 
@@ -96,6 +99,7 @@ def pseudonym_key(request: HttpRequest, slug: str) -> HttpResponse:
         Post.objects.filter(thread_id__in=threads).values_list("author", flat=True).distinct()
     ):
         options.name("user", author, project)
+    audit.record(request, audit.Action.EXPORT, project, format="pseudonym-key")
     response = HttpResponse(
         "".join(csv_lines(options.key_rows(), options)), content_type="text/csv; charset=utf-8"
     )
@@ -131,5 +135,6 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
             },
             status=400,
         )
+    audit.record(request, audit.Action.IMPORT, project, file=upload.name, codings=count)
     messages.success(request, f"{upload.name}: {count} codings imported.")
     return redirect("exports", slug=project.slug)

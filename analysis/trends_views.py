@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from coding import audit
 from coding.access import staff_required
 from coding.hub_tasks import start_hub_import
 from coding.importers.hub import HubDataError, import_dump
@@ -88,6 +89,7 @@ def start_hub_run(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Hub import #{busy.first().pk} is still running.")
         return redirect("trends")
     run = start_hub_import(user=request.user, **form.cleaned_data)
+    audit.record(request, audit.Action.IMPORT, run, source="hub")
     messages.success(request, f"Hub import #{run.pk} queued.")
     return redirect("trends")
 
@@ -200,5 +202,6 @@ def import_hub_dump(request: HttpRequest) -> HttpResponse:
         except HubDataError as exc:
             messages.error(request, str(exc).replace(str(path), upload.name))
             return redirect("trends")
+    audit.record(request, audit.Action.IMPORT, None, file=upload.name, result=counts.summary_line())
     messages.success(request, f"{upload.name}: {counts.summary_line()}")
     return redirect("trends")

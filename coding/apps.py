@@ -16,3 +16,4 @@ class CodingConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_search_index, sender=self)
+        from . import audit  # noqa: F401  (connects the sign-in receivers)

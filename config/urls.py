@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from coding.views import audit as audit_views
 from coding.views.accounts import ThrottledLoginView
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
+    path("audit/", audit_views.audit_log, name="audit_log"),
+    path("projects/<slug:slug>/audit/", audit_views.project_audit_log, name="project_audit_log"),
     path("", include("coding.urls")),
     path("", include("analysis.urls")),
 ]

@@ -47,6 +47,9 @@ EXPECTED: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "logout"): _row(LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),
     ("GET", "password_change"): ANY_USER,
     ("GET", "password_change_done"): ANY_USER,
+    # Audit log
+    ("GET", "audit_log"): STAFF_ONLY,
+    ("GET", "project_audit_log"): PROJECT_ADMIN,
     # Imports (staff)
     ("GET", "imports"): STAFF_ONLY,
     ("GET", "import_detail"): STAFF_ONLY,

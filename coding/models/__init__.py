@@ -1,5 +1,6 @@
 """All models of the coding app, in the order of the data flow."""
 
+from .audit import AuditEvent
 from .codebook import Code, Codebook, CodebookVersion, CodeMapping, ProjectUpgrade
 from .codings import CodeApplication, Coding, CodingEvent, GoldEvent, GoldLabel, Quote
 from .corpus import ForumSource, ImportRun, Post, Tag, Thread
@@ -17,6 +18,7 @@ from .projects import Assignment, Membership, Project, ProjectQuerySet, Role, Ro
 
 __all__ = [
     "Assignment",
+    "AuditEvent",
     "BoardCard",
     "BoardEvent",
     "BoardGroup",

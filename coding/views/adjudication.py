@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import adjudication as adj
+from .. import audit
 from ..access import get_project_for_user
 from ..codings import codes_for_project, codings_for_unit
 from ..models import GoldEvent, Post, Project, Unit
@@ -104,6 +105,7 @@ def adjudication_bulk_accept(request: HttpRequest, slug: str) -> HttpResponse:
         )
         return redirect("adjudication_queue", slug=project.slug)
     count = adj.bulk_accept(project, request.user, entries)
+    audit.record(request, audit.Action.ADJUDICATE, project, op="bulk_accept", units=count)
     messages.success(request, f"{count} units accepted as gold.")
     return redirect("adjudication_queue", slug=project.slug)
 
@@ -143,6 +145,7 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         try:
             if action == "reopen":
                 adj.reopen(unit, request.user, base_revision=base_revision or 0)
+                audit.record(request, audit.Action.ADJUDICATE, unit, op="reopen", project=project)
                 messages.success(request, f"Unit {unit.pk} re-opened.")
                 return redirect("adjudicate_unit", slug=project.slug, unit_id=unit.pk)
             adj.decide(
@@ -162,6 +165,15 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
             error = f"Not saved: {exc}."
             status = 400
         else:
+            audit.record(
+                request,
+                audit.Action.ADJUDICATE,
+                unit,
+                op="decide",
+                project=project,
+                codes=sorted(request.POST.getlist("codes")),
+                rule=request.POST.get("rule", "manual"),
+            )
             following = _next_undecided(project, after=unit.pk)
             messages.success(request, f"Unit {unit.pk} decided.")
             if following:

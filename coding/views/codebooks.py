@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .. import audit
 from ..access import get_codebook_for_user, get_project_for_user, staff_required
 from ..codebook import (
     OPERATIONS,
@@ -66,6 +67,8 @@ def codebook_load(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Nothing was loaded: {exc}")
             return redirect("codebook_list")
     state = f"loaded as version {version.number}" if changed else "unchanged"
+    if changed:
+        audit.record(request, audit.Action.CODEBOOK, version, op="load", file=upload.name)
     messages.success(request, f"{codebook.name}: {state}.")
     return redirect("codebook_detail", pk=codebook.pk)
 
@@ -85,6 +88,7 @@ def codebook_create(request: HttpRequest) -> HttpResponse:
     if not created:
         messages.error(request, f"A codebook named {name!r} already exists.")
         return redirect("codebook_list")
+    audit.record(request, audit.Action.CODEBOOK, codebook, op="create")
     return redirect("codebook_editor", pk=codebook.pk)
 
 
@@ -229,6 +233,7 @@ def codebook_editor(request: HttpRequest, pk: int) -> HttpResponse:
         except CodebookError as exc:
             error = str(exc)
         else:
+            audit.record(request, audit.Action.CODEBOOK, version, op=op, note=version.note)
             notice = f"Saved as version {version.number}: {version.note}."
             selected = _selected_after(op, version.changes[0], selected)
     latest = codebook.latest_version()
@@ -353,6 +358,7 @@ def _project_codebook_post(request: HttpRequest, project) -> HttpResponse:
     try:
         if request.POST.get("action") == "pin":
             pin_project(project, version, user=request.user)
+            audit.record(request, audit.Action.CODEBOOK, version, op="pin", project=project)
             messages.success(request, f"The project now uses {version}.")
         else:
             upgrade_project(
@@ -361,6 +367,7 @@ def _project_codebook_post(request: HttpRequest, project) -> HttpResponse:
                 user=request.user,
                 expected_from=int(expected) if expected.isdigit() else None,
             )
+            audit.record(request, audit.Action.CODEBOOK, version, op="upgrade", project=project)
             messages.success(request, f"Upgraded to {version}; codings now read through it.")
     except CodebookError as exc:
         messages.error(request, f"Nothing changed: {exc}")

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .. import audit
 from ..access import staff_required
 from ..importers.discourse import (
     DEFAULT_RATE,
@@ -122,6 +123,7 @@ def imports(request: HttpRequest) -> HttpResponse:
         except ImportBusy as exc:
             form.add_error(None, str(exc).capitalize() + ".")
         else:
+            audit.record(request, audit.Action.IMPORT, run, base_url=run.params.get("base_url"))
             messages.success(request, f"Import #{run.pk} queued.")
             return redirect("import_detail", pk=run.pk)
     runs = ImportRun.objects.select_related("source", "created_by")[:RUNS_SHOWN]
@@ -185,5 +187,6 @@ def import_resume(request: HttpRequest, pk: int) -> HttpResponse:
     except ImportBusy as exc:
         messages.error(request, str(exc).capitalize() + ".")
         return redirect("import_detail", pk=pk)
+    audit.record(request, audit.Action.IMPORT, new_run, resumes=run.pk)
     messages.success(request, f"Import #{new_run.pk} queued; it continues run #{run.pk}.")
     return redirect("import_detail", pk=new_run.pk)
