@@ -23,6 +23,25 @@
     });
   }
 
+  // A refused change (409) comes back as the current board with the reason on top.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  function rename(card) {
+    var current = card.querySelector("strong").textContent;
+    var label = window.prompt("New name for this open code", current);
+    if (label === null || !label.trim() || label.trim() === current) { return; }
+    htmx.ajax("POST", board().dataset.actionUrl, {
+      target: "#board",
+      swap: "outerHTML",
+      values: { action: "rename", card: card.dataset.card, revision: card.dataset.revision, label: label },
+    });
+  }
+
   document.addEventListener("dragstart", function (event) {
     var card = event.target.closest && event.target.closest(".card");
     if (!card) { return; }
@@ -81,6 +100,9 @@
     if (event.key === "m") {
       event.preventDefault();
       openDialog(target);
+    } else if (event.key === "r") {
+      event.preventDefault();
+      rename(target);
     } else if (event.key === "ArrowDown" || event.key === "ArrowRight") {
       event.preventDefault();
       if (cards[index + 1]) { cards[index + 1].focus(); }

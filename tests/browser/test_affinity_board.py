@@ -91,6 +91,10 @@ def test_open_codes_become_a_codebook_and_every_unit_gets_its_provisional_codes(
     ]:
         add_group(page, name, parent)
 
+    stale = page.context.new_page()  # a second admin's view of the board, soon outdated
+    stale.set_viewport_size({"width": 1280, "height": 2400})
+    stale.goto(page.url)
+
     # By keyboard only: the first ungrouped card, arrows down to "Slow training",
     # m, the group's number (Performance is the sixth in board order), Enter.
     page.locator('section[aria-label="Not grouped"] .card').first.focus()
@@ -102,6 +106,28 @@ def test_open_codes_become_a_codebook_and_every_unit_gets_its_provisional_codes(
     page.keyboard.type("6")
     page.keyboard.press("Enter")
     expect(page.locator('section[aria-label="Performance"] .card')).to_contain_text("Slow training")
+
+    # The outdated view tries to move the same card: refused, with the reason and the
+    # current board.
+    card(stale, "Slow training").focus()
+    stale.keyboard.press("m")
+    stale.keyboard.type("1")
+    stale.keyboard.press("Enter")
+    expect(stale.locator("#board .error")).to_contain_text(
+        "'Slow training' changed since you loaded the board"
+    )
+    expect(stale.locator('section[aria-label="Performance"] .card')).to_contain_text(
+        "Slow training"
+    )
+    stale.close()
+
+    # Renaming by keyboard: r, then the new name.
+    page.once("dialog", lambda dialog: dialog.accept("Slow training runs"))
+    card(page, "Slow training").focus()
+    page.keyboard.press("r")
+    expect(page.locator('section[aria-label="Performance"] .card')).to_contain_text(
+        "Slow training runs"
+    )
 
     for text in ["Missing docs", "Unclear example", "GPU out of memory", "Slow tokenizer"]:
         target = page.locator(f'section[aria-label="{PLACES[text][0]}"]')
