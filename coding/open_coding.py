@@ -493,6 +493,16 @@ def _locked(model, project: Project, pk: Any, revision: Any, what: str):
     return obj
 
 
+def _group_id(value: Any) -> int | None:
+    """A group id from a form (empty: no group); anything else is a BoardError."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BoardError("The group must be given by its number.") from None
+
+
 def _group_path(group: BoardGroup | None) -> str:
     names = []
     while group is not None:
@@ -511,6 +521,7 @@ def create_group(
     if len(name) > 200:
         raise BoardError("A group's name is at most 200 characters.")
     parent = None
+    parent_id = _group_id(parent_id)
     if parent_id:
         parent = BoardGroup.objects.filter(project=project, pk=parent_id).first()
         if parent is None:
@@ -555,7 +566,8 @@ def move_card(project: Project, user, card_id, revision, group_id) -> BoardCard:
     if card.merged_into_id:
         raise BoardError(f"'{card}' was merged into another code; move that one.")
     group = None
-    if group_id not in (None, ""):
+    group_id = _group_id(group_id)
+    if group_id is not None:
         group = BoardGroup.objects.filter(project=project, pk=group_id).first()
         if group is None:
             raise BoardError("That group no longer exists.")

@@ -183,3 +183,24 @@ def test_quotes_sent_with_the_form_are_kept_with_their_code_and_checked(client, 
     )
     assert "does not match post" in response.content.decode()
     assert list(OpenCode.objects.get().quotes.values_list("start", flat=True)) == [start]
+
+
+def test_malformed_board_requests_get_a_message_not_an_error_page(client, users):
+    project = coded(users, units=1)
+    oc.sync_cards(project)
+    card = BoardCard.objects.get(project=project, normalized="missing docs 0")
+    client.force_login(users["admin"])
+    url = reverse("board_action", args=[project.slug])
+    htmx = {"HX-Request": "true"}
+    for data, message in [
+        ({"action": "move", "card": card.pk, "revision": 0, "group": "x"}, "by its number"),
+        ({"action": "move", "card": "x", "revision": 0}, "must be numbers"),
+        ({"action": "group", "name": "A", "parent": "x"}, "by its number"),
+        ({"action": "group", "name": " "}, "A group needs a name"),
+        ({"action": "drop-table"}, "Unknown board action"),
+    ]:
+        response = client.post(url, data, headers=htmx)
+        assert response.status_code == 409
+        assert message in response.content.decode()
+    review = reverse("open_provisional", args=[project.slug])
+    assert client.post(review, {"unit": "x"}).status_code == 404

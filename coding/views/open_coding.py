@@ -282,7 +282,12 @@ def open_provisional(request: HttpRequest, slug: str) -> HttpResponse:
     """Each open-coded unit with its provisional codes; accepting makes a gold label."""
     project = get_project_for_user(request, slug, admin=True)
     if request.method == "POST":
-        unit = Unit.objects.filter(project=project, pk=request.POST.get("unit") or 0).first()
+        unit_id = request.POST.get("unit", "")
+        unit = (
+            Unit.objects.filter(project=project, pk=int(unit_id)).first()
+            if unit_id.isdigit()
+            else None
+        )
         if unit is None:
             raise Http404("No such unit.")
         accepted = {int(v) for v in request.POST.getlist("accept") if v.isdigit()}
