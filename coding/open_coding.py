@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from .codebook import Node, derive_key, load_nodes, pin_project
+from .codebook import CodebookError, Node, derive_key, load_nodes, pin_project
 from .codings import (
     MEMO_MAX_CHARS,
     QUOTE_MAX_CHARS,
@@ -542,8 +542,11 @@ def edit_group(
 ) -> BoardGroup:
     group = _locked(BoardGroup, project, group_id, revision, "group")
     name = " ".join((name or "").split())
-    if not name:
-        raise BoardError("A group needs a name.")
+    if not name or len(name) > 200:
+        raise BoardError("A group's name must have 1 to 200 characters.")
+    siblings = BoardGroup.objects.filter(project=project, parent_id=group.parent_id)
+    if siblings.filter(name__iexact=name).exclude(pk=group.pk).exists():
+        raise BoardError(f"There is already a group named '{name}' here.")
     before = {"name": group.name, "definition": group.definition}
     group.name, group.definition = name, definition
     group.revision += 1
@@ -688,9 +691,12 @@ def board_to_codebook(
     name = " ".join((name or "").split())
     if not name:
         raise BoardError("The codebook needs a name.")
-    _, version, _ = load_nodes(
-        name, description, nodes, user=user, note=f"From the affinity board of {project.name}."
-    )
+    try:
+        _, version, _ = load_nodes(
+            name, description, nodes, user=user, note=f"From the affinity board of {project.name}."
+        )
+    except CodebookError as exc:
+        raise BoardError(f"The groups do not make a valid codebook: {exc}") from None
     codes = {c.key: c for c in Code.objects.filter(version=version)}
     paths = card_paths(project)
     key_by_path = {tuple(g.path): keys[g.pk] for g in board(project)["groups"]}

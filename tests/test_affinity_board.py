@@ -124,3 +124,13 @@ def test_accepting_provisional_codes_writes_a_gold_label_and_leaves_codings_alon
         "rejected",
     }
     assert not unit.codings.filter(applications__isnull=False).exists()
+
+
+def test_two_groups_of_one_parent_cannot_share_a_name(users):
+    project = coded_project(users)
+    oc.create_group(project, users["admin"], "Docs")
+    other = oc.create_group(project, users["admin"], "Memory")
+    with pytest.raises(oc.BoardError, match="already a group named 'docs'"):
+        oc.edit_group(project, users["admin"], other.pk, 0, name="docs", definition="")
+    with pytest.raises(oc.BoardError, match="already a group named 'DOCS'"):
+        oc.create_group(project, users["admin"], "DOCS")

@@ -204,3 +204,14 @@ def test_malformed_board_requests_get_a_message_not_an_error_page(client, users)
         assert message in response.content.decode()
     review = reverse("open_provisional", args=[project.slug])
     assert client.post(review, {"unit": "x"}).status_code == 404
+
+
+def test_an_annotator_starts_an_open_coding_project_on_the_open_coding_form(client, users):
+    project = make_open_project(users, units=1)
+    client.force_login(users["alice"])
+    page = client.get(reverse("project_detail", args=[project.slug])).content.decode()
+    assert reverse("open_code_next", args=[project.slug]) in page
+    response = client.get(reverse("open_code_next", args=[project.slug]))
+    assert response["Location"] == reverse(
+        "open_code_unit", args=[project.slug, project.units.get().pk]
+    )
