@@ -53,7 +53,7 @@ def _queue_rows(project: Project, request: HttpRequest) -> tuple[list[dict], dic
             a, _, b = pair.partition("+")
             if not {a, b} <= set(entry.sets):
                 continue
-        if min_size.isdigit() and entry.disagreement < int(min_size):
+        if min_size.isdecimal() and len(min_size) < 10 and entry.disagreement < int(min_size):
             continue
         rows.append({"unit": unit, "entry": entry})
     sort = request.GET.get("sort", "size")
@@ -141,7 +141,7 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
     if request.method == "POST":
         action = request.POST.get("action", "decide")
         base = request.POST.get("base_revision", "")
-        base_revision = int(base) if base.isdigit() else None
+        base_revision = int(base) if base.isdecimal() and len(base) < 10 else None
         try:
             if action == "reopen":
                 adj.reopen(unit, request.user, base_revision=base_revision or 0)

@@ -92,10 +92,16 @@ def codebook_create(request: HttpRequest) -> HttpResponse:
     return redirect("codebook_editor", pk=codebook.pk)
 
 
+def _small(value: str) -> bool:
+    """A version or revision number as typed: decimal digits, short enough to be one."""
+    return value.isdecimal() and len(value) < 10
+
+
 def _version(codebook: Codebook, number: str | None) -> CodebookVersion:
     versions = codebook.versions.select_related("created_by")
     if number:
-        version = versions.filter(number=number if number.isdigit() else -1).first()
+        wanted = int(number) if _small(number) else -1
+        version = versions.filter(number=wanted).first()
     else:
         version = versions.order_by("-number").first()
     if version is None:
@@ -159,7 +165,7 @@ def _parse_examples(text: str) -> list[dict]:
         if not line:
             continue
         head, _, rest = line.partition(" ")
-        if head.startswith("post:") and head[5:].isdigit():
+        if head.startswith("post:") and head[5:].isdecimal():
             examples.append({"text": rest.strip(), "post_id": int(head[5:])})
         else:
             examples.append({"text": line})
@@ -226,7 +232,7 @@ def codebook_editor(request: HttpRequest, pk: int) -> HttpResponse:
             version = apply_edit(
                 codebook,
                 op,
-                base=int(base) if base.isdigit() else None,
+                base=int(base) if _small(base) else None,
                 user=request.user,
                 **params,
             )
@@ -279,8 +285,8 @@ def codebook_history(request: HttpRequest, pk: int) -> HttpResponse:
     numbers = [v.number for v in versions]
     a_param, b_param = request.GET.get("a", ""), request.GET.get("b", "")
     if len(versions) >= 2 or (a_param and b_param):
-        a_num = int(a_param) if a_param.isdigit() else (numbers[1] if len(numbers) > 1 else 0)
-        b_num = int(b_param) if b_param.isdigit() else numbers[0]
+        a_num = int(a_param) if _small(a_param) else (numbers[1] if len(numbers) > 1 else 0)
+        b_num = int(b_param) if _small(b_param) else numbers[0]
         by_number = {v.number: v for v in versions}
         if a_num not in by_number or b_num not in by_number:
             raise Http404("No such version.")
@@ -349,7 +355,7 @@ def project_codebook(request: HttpRequest, slug: str) -> HttpResponse:
 def _project_codebook_post(request: HttpRequest, project) -> HttpResponse:
     version_id = request.POST.get("version", "")
     version = CodebookVersion.objects.filter(
-        pk=int(version_id) if version_id.isdigit() else -1
+        pk=int(version_id) if version_id.isdecimal() and len(version_id) <= 18 else -1
     ).first()
     if version is None:
         messages.error(request, "Choose a codebook version.")
@@ -365,7 +371,7 @@ def _project_codebook_post(request: HttpRequest, project) -> HttpResponse:
                 project,
                 version,
                 user=request.user,
-                expected_from=int(expected) if expected.isdigit() else None,
+                expected_from=int(expected) if _small(expected) else None,
             )
             audit.record(request, audit.Action.CODEBOOK, version, op="upgrade", project=project)
             messages.success(request, f"Upgraded to {version}; codings now read through it.")

@@ -285,12 +285,12 @@ def open_provisional(request: HttpRequest, slug: str) -> HttpResponse:
         unit_id = request.POST.get("unit", "")
         unit = (
             Unit.objects.filter(project=project, pk=int(unit_id)).first()
-            if unit_id.isdigit()
+            if unit_id.isdecimal()
             else None
         )
         if unit is None:
             raise Http404("No such unit.")
-        accepted = {int(v) for v in request.POST.getlist("accept") if v.isdigit()}
+        accepted = {int(v) for v in request.POST.getlist("accept") if v.isdecimal()}
         try:
             oc.review_unit(project, unit, request.user, accepted)
         except Exception as exc:  # adjudication conflicts and errors are shown, not raised
