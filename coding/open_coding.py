@@ -631,6 +631,30 @@ def merge_cards(project: Project, user, card_id, revision, into_id, into_revisio
     return into
 
 
+@transaction.atomic
+def set_open_settings(project: Project, user, *, coding_mode: str, autocomplete: str) -> None:
+    """Change what coders code (codebook, open codes, both) and where suggestions come from."""
+    if coding_mode not in Project.CodingMode.values:
+        raise BoardError(f"Unknown kind of coding '{coding_mode[:30]}'.")
+    if autocomplete not in Project.OpenAutocomplete.values:
+        raise BoardError(f"Unknown source of suggestions '{autocomplete[:30]}'.")
+    before = {"coding_mode": project.coding_mode, "open_autocomplete": project.open_autocomplete}
+    after = {"coding_mode": coding_mode, "open_autocomplete": autocomplete}
+    if before == after:
+        return
+    Project.objects.filter(pk=project.pk).update(**after)
+    project.coding_mode, project.open_autocomplete = coding_mode, autocomplete
+    _record(
+        project,
+        user,
+        "settings",
+        f"set coding to '{project.get_coding_mode_display()}', suggestions from "
+        f"'{project.get_open_autocomplete_display()}'",
+        before,
+        after,
+    )
+
+
 # ---------------------------------------------------------------- board -> codebook -> units
 
 

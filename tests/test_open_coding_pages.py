@@ -215,3 +215,23 @@ def test_an_annotator_starts_an_open_coding_project_on_the_open_coding_form(clie
     assert response["Location"] == reverse(
         "open_code_unit", args=[project.slug, project.units.get().pk]
     )
+
+
+def test_an_admin_lets_suggestions_come_from_the_whole_project_and_it_is_recorded(client, users):
+    project = coded(users, units=1)
+    client.force_login(users["admin"])
+    url = reverse("board_action", args=[project.slug])
+    client.post(url, {"action": "settings", "coding_mode": "both", "open_autocomplete": "project"})
+    project.refresh_from_db()
+    assert (project.coding_mode, project.open_autocomplete) == ("both", "project")
+    assert "suggestions from" in project.board_events.get().summary
+    response = client.post(
+        url,
+        {"action": "settings", "coding_mode": "x", "open_autocomplete": "own"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Unknown kind of coding" in response.content.decode()
+    client.force_login(users["bob"])
+    unit = project.units.get()
+    page = client.get(reverse("open_code_unit", args=[project.slug, unit.pk])).content.decode()
+    assert "GPU out of memory" in page

@@ -182,6 +182,8 @@ def _board_context(project: Project) -> dict:
             .select_related("user")
             .order_by("-at", "-id")[:15]
         ),
+        "coding_modes": Project.CodingMode.choices,
+        "autocomplete_choices": Project.OpenAutocomplete.choices,
         "versions": list(
             CodebookVersion.objects.filter(open_code_mappings__project=project)
             .select_related("codebook")
@@ -242,6 +244,13 @@ def board_action(request: HttpRequest, slug: str) -> HttpResponse:
                 post.get("revision"),
                 post.get("into"),
                 post.get("into_revision"),
+            )
+        elif action == "settings":
+            oc.set_open_settings(
+                project,
+                user,
+                coding_mode=post.get("coding_mode", ""),
+                autocomplete=post.get("open_autocomplete", ""),
             )
         else:
             problem = f"Unknown board action '{action[:30]}'."
