@@ -62,13 +62,15 @@ def run(name: str, args: str) -> str:
     seconds = time.perf_counter() - t0
     sys.stdout.write(done.stdout)
     output = done.stdout.strip()
-    if done.returncode != 0 and done.stderr.strip():
+    if done.returncode != 0 and not FIGURE.search(output) and done.stderr.strip():
+        # No figures: the script broke rather than missed a target, so show why.
         output += "\n" + "\n".join(done.stderr.strip().splitlines()[-15:])
+    shown = f"bench/{name}.py {args}".rstrip()
     verdict = "all targets met" if done.returncode == 0 else f"exit {done.returncode}: missed"
     lines = [
         f"### `bench/{name}.py`",
         "",
-        f"{started}; {where}; ran {seconds:.0f} s; `{' '.join(command[1:])}`; **{verdict}**.",
+        f"{started}; {where}; ran {seconds:.0f} s; `{shown}`; **{verdict}**.",
         "",
     ]
     figures = [dict(f.split("=", 1) for f in m.split() if "=" in f) for m in FIGURE.findall(output)]
