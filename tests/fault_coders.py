@@ -17,7 +17,7 @@ import json
 import threading
 import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.test import Client
 
 from coding.models import Coding, CodingEvent
@@ -69,7 +69,7 @@ def main(saves: int, seconds: float) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    close_old_connections()
+    connection.close()  # it may have outlived a database restart
 
     memos = {
         (event.coding.coder.username, event.coding.unit_id, event.after.get("memo"))

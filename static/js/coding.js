@@ -193,6 +193,12 @@
         showConflict(reply);
         return false;
       }
+      if (response.status === 503) {
+        // The database did not answer: keep the changes here and try again shortly.
+        setStatus(reply.error || "Not saved: the server is busy; retrying.", "error");
+        timer = setTimeout(() => save(false), RETRY_DELAY_MS);
+        return false;
+      }
       setStatus(reply.error || `Not saved (error ${response.status}).`, "error");
       return false;
     } catch {
