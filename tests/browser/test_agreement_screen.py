@@ -30,7 +30,7 @@ def test_admin_reads_agreement_switches_to_categories_and_copies_the_methods(liv
 
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("button[data-copy]")
-    page.wait_for_function("document.querySelector('button[data-copy]').textContent === 'Copied'")
+    expect(page.locator("button[data-copy]")).to_have_text("Copied")
     assert page.js_errors == []
     # Last: after a screenshot Playwright's injected styles trip the page's strict CSP.
     screenshot(page, "agreement-categories")
