@@ -85,6 +85,25 @@ def test_an_annotator_sees_their_saved_coding_again(client, users):
     assert data["state"]["codes"] == ["docs"]
 
 
+def test_the_codebook_list_follows_its_codes_and_each_coders_checks(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    _save(client, project, unit, users["alice"], payload(codes=["docs"]))
+    client.force_login(users["bob"])
+    assert 'value="docs" checked' not in client.get(_url(project, unit)).content.decode()
+    Code.objects.filter(version=project.codebook_version, key="docs").update(
+        name="Docs are missing", definition="The documentation leaves it out."
+    )
+    client.force_login(users["alice"])
+    page = client.get(_url(project, unit)).content.decode()
+    assert "Docs are missing" in page and "Documentation gap" not in page
+    assert "The documentation leaves it out." in page
+    assert 'value="docs" checked' in page and 'value="install" checked' not in page
+    client.force_login(users["admin"])  # reads every coding, codes nothing: boxes disabled
+    page = client.get(_url(project, unit)).content.decode()
+    assert 'value="docs" disabled' in page
+
+
 def test_annotator_cannot_see_other_codings_on_the_page_or_in_json(client, users):
     project = make_coding_project(users)
     unit = _first_unit(project)
