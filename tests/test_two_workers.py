@@ -56,7 +56,9 @@ def _wait_until_finished(runs: list[ImportRun], workers: list[subprocess.Popen])
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_share_the_queued_imports_and_none_runs_twice(users):
-    servers = [FakeDiscourse(_forum(), delay=0.05).start() for _ in range(FORUMS)]
+    # Slow answers make each import last a second or more, so one worker alone could not
+    # finish the queue before the other has started.
+    servers = [FakeDiscourse(_forum(), delay=0.25).start() for _ in range(FORUMS)]
     workers: list[subprocess.Popen] = []
     try:
         runs = [
