@@ -22,6 +22,17 @@ def _project_of(obj) -> Project | None:
     return project if isinstance(project, Project) else None
 
 
+def _text(value):
+    """JSON-ready ``value`` with NUL characters replaced: PostgreSQL refuses to store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_text(key): _text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    return value
+
+
 def record(request_or_user, action: str, obj=None, **detail) -> AuditEvent:
     """Log ``action`` on ``obj`` by the request's user (or the given user, or nobody).
 
@@ -36,13 +47,13 @@ def record(request_or_user, action: str, obj=None, **detail) -> AuditEvent:
     username = detail.pop("username", None) or (user.get_username() if user else "")
     return AuditEvent.objects.create(
         user=user,
-        username=username[:150],
+        username=_text(username[:150]),
         action=action,
         project=project,
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:300] if obj is not None else "",
-        detail=json.loads(json.dumps(detail, cls=DjangoJSONEncoder, default=str)),
+        object_repr=_text(str(obj)[:300]) if obj is not None else "",
+        detail=_text(json.loads(json.dumps(detail, cls=DjangoJSONEncoder, default=str))),
         ip=(request.META.get("REMOTE_ADDR") or None) if request is not None else None,
     )
 

@@ -114,3 +114,13 @@ def test_the_log_filters_by_known_actions_only(client, users):
 
     assert "nobody" in failed and "nobody" not in exports
     assert unknown.status_code == 200 and "nobody" in unknown.content.decode()
+
+
+def test_an_export_whose_query_holds_a_nul_character_is_recorded_on_every_database(client, users):
+    project = make_coded_project(users)
+    client.force_login(users["admin"])
+
+    response = client.get(f"/projects/{project.slug}/exports/long/", {"q": "a\x00b"})
+
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action=Action.EXPORT).detail["query"]["q"] == "a\ufffdb"

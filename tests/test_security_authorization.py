@@ -89,6 +89,7 @@ EXPECTED: dict[tuple[str, str], dict[str, object]] = {
     ("GET", "adjudicate_unit"): PROJECT_ADMIN,
     # Open coding and the affinity board
     ("GET", "open_code_unit"): MEMBERS,
+    ("GET", "open_code_next"): _row(LOGIN, 302, 404, 302, 404),
     ("GET", "affinity_board"): PROJECT_ADMIN,
     ("POST", "board_action"): _row(LOGIN, 403, 404, 302, 404),
     ("POST", "board_codebook"): _row(LOGIN, 403, 404, 302, 404),
