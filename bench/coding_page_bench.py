@@ -209,7 +209,7 @@ def measure(base: str, plan: dict, runs: int) -> dict:
             context = browser.new_context(storage_state=state)
             page = context.new_page()
             responses = []
-            page.on("response", lambda response: responses.append(response))
+            page.on("response", lambda response, seen=responses: seen.append(response))
             page.goto(base + plan["url"], wait_until="load")
             ready = page.wait_for_function(
                 "() => performance.getEntriesByName('coding-ready')[0]?.startTime",
