@@ -1,5 +1,5 @@
-"""Hostile text typed by users (code names and definitions, memos, rationales, project
-and round names) runs nowhere: every page that shows it is opened in Chromium with the
+"""Hostile text typed by users (code names and definitions, memos, rationales, open codes,
+project and round names) runs nowhere: every page that shows it is opened in Chromium with the
 content-security policy enforced and again with it switched off."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser
 
-from coding.models import Code, CodeApplication, Coding, GoldLabel, Project
+from coding.models import Code, CodeApplication, Coding, GoldLabel, OpenCode, Project
+from coding.open_coding import normalize
 from tests.browser.conftest import login
 from tests.factories_coding import make_coding_project
 from tests.xss_payloads import PAYLOADS
@@ -33,6 +34,7 @@ def hostile_project(users: dict) -> Project:
     project = make_coding_project(users, slug="hostile", units=2)
     project.name = f"Study {PAYLOADS[0]}"
     project.description = ALL
+    project.coding_mode = Project.CodingMode.BOTH
     project.save()
     project.rounds.update(name=PAYLOADS[3][:100])
     version = project.codebook_version
@@ -63,6 +65,10 @@ def hostile_project(users: dict) -> Project:
         CodeApplication.objects.bulk_create(
             CodeApplication(coding=coding, code=code) for code in hostile[:10]
         )
+        OpenCode.objects.bulk_create(
+            OpenCode(coding=coding, text=text[:300], normalized=normalize(text)[:300], order=n)
+            for n, text in enumerate(dict.fromkeys(PAYLOADS))
+        )
     gold = GoldLabel.objects.create(
         unit=unit,
         codebook_version=version,
@@ -84,6 +90,7 @@ def pages_for(project: Project) -> dict[str, list[str]]:
             f"/projects/{slug}/",
             f"/projects/{slug}/units/",
             f"/projects/{slug}/units/{unit}/code/",
+            f"/projects/{slug}/units/{unit}/open/",
             f"/codebooks/{codebook}/",
         ],
         "padmin": [
@@ -98,6 +105,8 @@ def pages_for(project: Project) -> dict[str, list[str]]:
             f"/projects/{slug}/reports/",
             f"/projects/{slug}/exports/",
             f"/projects/{slug}/members/",
+            f"/projects/{slug}/board/",
+            f"/projects/{slug}/board/provisional/",
             f"/codebooks/{codebook}/",
             f"/codebooks/{codebook}/edit/",
             f"/codebooks/{codebook}/history/",
@@ -107,7 +116,7 @@ def pages_for(project: Project) -> dict[str, list[str]]:
 
 def visit_all(browser: Browser, live_server, pages: dict[str, list[str]], *, csp: bool) -> list:
     """Open every page as its user; return what ran or was blocked, page by page."""
-    problems = []
+    problems, shown = [], set()
     for username, paths in pages.items():
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
@@ -128,12 +137,17 @@ def visit_all(browser: Browser, live_server, pages: dict[str, list[str]], *, csp
             for row in page.locator("li, tr, .code").all()[:15]:
                 if row.is_visible():
                     row.hover(timeout=2000)
+            if "window.__xss()" in page.inner_text("body"):
+                shown.add(path)
             ran = page.evaluate("window.__xss_calls")
             blocked = page.evaluate("window.__csp_violations")
             if ran or blocked or dialogs:
                 problems.append((username, path, ran, blocked, list(dialogs)))
             dialogs.clear()
         context.close()
+    # The payloads are on the pages as text: the test looked at what it meant to.
+    for part in ("code/", "open/", "adjudicate/", "board/", "edit/"):
+        assert any(p.endswith(part) for p in shown), f"no payload text on a {part} page"
     return problems
 
 
