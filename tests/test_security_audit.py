@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.auth.signals import user_login_failed
 
 from coding.models import AuditEvent, Codebook
 from tests.factories import PASSWORD, make_project
@@ -124,3 +125,28 @@ def test_an_export_whose_query_holds_a_nul_character_is_recorded_on_every_databa
 
     assert response.status_code == 200
     assert AuditEvent.objects.get(action=Action.EXPORT).detail["query"]["q"] == "a\ufffdb"
+
+
+def test_sign_ins_refused_by_the_throttle_are_recorded_and_check_no_password(
+    client, users, settings
+):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    for _ in range(2):
+        client.post("/accounts/login/", {"username": "alice", "password": "guess-123456"})
+    checked = []
+    user_login_failed.connect(checked.append, dispatch_uid="test-throttled")
+    try:
+        refused = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    finally:
+        user_login_failed.disconnect(dispatch_uid="test-throttled")
+
+    assert refused.status_code == 429
+    assert 'value="alice"' in refused.content.decode()
+    assert checked == []  # the password was not even checked
+    failed = AuditEvent.objects.filter(action=Action.SIGN_IN_FAILED, username="alice")
+    assert [e.detail.get("throttled", False) for e in failed.order_by("id")] == [
+        False,
+        False,
+        True,
+    ]
+    assert not AuditEvent.objects.filter(action=Action.SIGN_IN).exists()

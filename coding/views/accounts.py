@@ -7,6 +7,8 @@ from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from .. import audit
+
 
 def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
@@ -28,13 +30,16 @@ class ThrottledLoginView(auth_views.LoginView):
         limit = settings.LOGIN_FAILURE_LIMIT
         if any((cache.get(k) or 0) >= limit for k in keys):
             minutes = max(1, settings.LOGIN_FAILURE_WINDOW // 60)
-            form = self.get_form()
-            form.errors.clear()
+            # Unbound: validating the form would check the password all the same.
+            form = self.get_form_class()(request, initial={"username": username})
+            form.full_clean()
+            form.cleaned_data = {}
             form.add_error(
                 None,
                 f"Too many failed sign-ins. Wait {minutes} minutes and try again, "
                 "or ask the site's staff to reset your password.",
             )
+            audit.record(request, audit.Action.SIGN_IN_FAILED, username=username, throttled=True)
             response = self.render_to_response(self.get_context_data(form=form))
             response.status_code = 429
             return response
