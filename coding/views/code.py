@@ -17,13 +17,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import codings
 from ..access import get_project_for_user
 from ..assignment import next_unit_for
 from ..models import Assignment, CodingEvent, Post, Project, Role, Unit
+from ..templatetags.stored_html import Prerendered
 
 
 def _one(queryset):
@@ -50,9 +51,6 @@ class CodePanel:
     """The codebook list rendered once per codebook content (a version's codes do not
     change, and the rows are the cache key), with each checkbox's state filled in per page."""
 
-    # Escaped text cannot hold "<", so this mark only ever stands where the template put it.
-    MARK = mark_safe("<!--state-->")
-
     def __init__(self, codes: list) -> None:
         self.codes = codes
         self.codable = {c.key for c in codes if c.codable}
@@ -62,18 +60,18 @@ class CodePanel:
             for c in codes
         ]
         html = render_to_string(
-            "coding/partials/code_list.html", {"codes": codes, "mark": self.MARK}
+            "coding/partials/code_list.html", {"codes": codes, "mark": Prerendered.MARK}
         )
-        self.segments = html.split(self.MARK)
+        self.fragment = Prerendered(html)
         self.keys = [c.key for c in codes if c.codable]
 
     def html(self, checked: list[str], *, disabled: bool) -> SafeString:
         on = set(checked)
-        parts = [self.segments[0]]
-        for key, segment in zip(self.keys, self.segments[1:], strict=True):
-            parts.append((" checked" if key in on else "") + (" disabled" if disabled else ""))
-            parts.append(segment)
-        return mark_safe("".join(parts))  # noqa: S308 (rendered with autoescape above)
+        words = [
+            (" checked" if key in on else "") + (" disabled" if disabled else "")
+            for key in self.keys
+        ]
+        return self.fragment.fill(words)
 
 
 @lru_cache(maxsize=32)
