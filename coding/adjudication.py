@@ -143,6 +143,9 @@ def decide(
     not_relevant = NOT_RELEVANT in codes
     chosen = _codes_by_key(project, set(codes) - {NOT_RELEVANT})
     with transaction.atomic():
+        # Lock the unit first: with no gold label yet there is no label row to lock, and
+        # two first decisions must still queue rather than race.
+        Unit.objects.select_for_update().filter(pk=unit.pk).values_list("pk", flat=True).first()
         gold = GoldLabel.objects.select_for_update().filter(unit=unit).first()
         stored = gold.revision if gold else None
         if stored != base_revision:
