@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import QuerySet
 
-from .models import Code, CodeApplication, Coding, GoldEvent, GoldLabel, Project, Unit
+from .models import (
+    Code,
+    CodeApplication,
+    CodebookVersion,
+    Coding,
+    ExampleProposal,
+    GoldEvent,
+    GoldLabel,
+    Project,
+    Quote,
+    Unit,
+)
 
 NOT_RELEVANT = "__not_relevant__"
 RULES = ("union", "intersection", "majority")
@@ -225,3 +236,49 @@ def progress(entries: dict[int, UnitCodings]) -> dict[str, int]:
         "decided": decided,
         "percent": round(100 * decided / total) if total else 0,
     }
+
+
+def propose_example(project: Project, quote: Quote, user) -> ExampleProposal:
+    """Keep a coder's quote as a proposed example of its code, to enter the codebook when
+    the project closes. Proposing the same text for the same code again changes nothing."""
+    if quote.application.coding.unit.project_id != project.pk:
+        raise AdjudicationError("that quote belongs to another project")
+    proposal, _ = ExampleProposal.objects.get_or_create(
+        project=project,
+        code_key=quote.application.code.key,
+        text=quote.text,
+        defaults={"post": quote.post, "proposed_by": user},
+    )
+    return proposal
+
+
+def close_project(project: Project, user) -> list[CodebookVersion]:
+    """Close the project and add its pending example proposals to the codebook, each as
+    a new version (annotators could not see them while the project ran)."""
+    from .codebook import apply_edit, nodes_of
+
+    versions: list[CodebookVersion] = []
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        project.status = Project.Status.CLOSED
+        project.save(update_fields=["status"])
+        if project.codebook_version_id is None:
+            return versions
+        codebook = project.codebook_version.codebook
+        pending = ExampleProposal.objects.filter(project=project, applied_version__isnull=True)
+        for proposal in pending.order_by("proposed_at", "pk"):
+            latest = codebook.latest_version()
+            node = next((n for n in nodes_of(latest) if n.key == proposal.code_key), None)
+            if node is None:
+                continue
+            example = {"text": proposal.text, "post_id": proposal.post_id}
+            if example in node.examples:
+                proposal.applied_version = latest
+            else:
+                proposal.applied_version = apply_edit(
+                    codebook, "edit", base=None, user=user, key=node.key,
+                    examples=[*node.examples, example],
+                )  # fmt: skip
+                versions.append(proposal.applied_version)
+            proposal.save(update_fields=["applied_version"])
+    return versions

@@ -69,6 +69,11 @@ urlpatterns = [
         name="adjudication_queue",
     ),
     path(
+        "projects/<slug:slug>/adjudicate/close/",
+        adjudication.adjudication_close,
+        name="adjudication_close",
+    ),
+    path(
         "projects/<slug:slug>/adjudicate/accept/",
         adjudication.adjudication_bulk_accept,
         name="adjudication_bulk_accept",

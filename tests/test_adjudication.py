@@ -82,7 +82,7 @@ def test_every_adjudication_url_refuses_annotators_and_outsiders(client, users):
     project = make_coded_project(users)
     unit = project.units.order_by("position")[1]
     urls = _adjudication_urls(project, unit)
-    assert len(urls) == 3
+    assert len(urls) == 4
     for name, expected in (("alice", 403), ("bob", 403), ("outsider", 404), ("staff", 404)):
         client.force_login(users[name])
         for url in urls:
@@ -147,3 +147,50 @@ def test_two_admins_deciding_the_same_unit_at_once_never_overwrite_silently(user
     assert sorted(outcomes) == ["conflict", "saved"]
     assert GoldLabel.objects.get(unit=u2).revision == 1
     assert GoldEvent.objects.filter(gold__unit=u2).count() == 1
+
+
+def test_a_proposed_example_enters_the_codebook_only_when_the_project_closes(client, users):
+    from coding.models import ExampleProposal, Project, Quote
+
+    project = make_coded_project(users)
+    version = project.codebook_version
+    quote = Quote.objects.order_by("pk").first()
+    unit = quote.application.coding.unit
+    client.force_login(users["admin"])
+    url = f"/projects/{project.slug}/adjudicate/{unit.pk}/"
+    page = client.get(url).content.decode()
+    assert "propose as example" in page
+
+    response = client.post(url, {"action": "propose_example", "quote": str(quote.pk)})
+    assert response.status_code == 302
+    client.post(url, {"action": "propose_example", "quote": str(quote.pk)})
+    assert ExampleProposal.objects.count() == 1
+    assert version.codebook.latest_version() == version  # nothing visible while running
+
+    client.force_login(users["alice"])
+    assert client.post(f"/projects/{project.slug}/adjudicate/close/").status_code == 403
+    client.force_login(users["admin"])
+    client.post(f"/projects/{project.slug}/adjudicate/close/")
+
+    project.refresh_from_db()
+    assert project.status == Project.Status.CLOSED
+    latest = version.codebook.latest_version()
+    assert latest.number == version.number + 1
+    code = latest.codes.get(key=quote.application.code.key)
+    assert {"text": quote.text, "post_id": quote.post_id} in code.examples
+    assert project.codebook_version == version  # the project keeps its pinned version
+
+
+def test_a_quote_of_another_unit_cannot_be_proposed(client, users):
+    from coding.models import ExampleProposal, Quote
+
+    project = make_coded_project(users)
+    quote = Quote.objects.order_by("pk").first()
+    other = project.units.exclude(pk=quote.application.coding.unit_id).first()
+    client.force_login(users["admin"])
+    response = client.post(
+        f"/projects/{project.slug}/adjudicate/{other.pk}/",
+        {"action": "propose_example", "quote": str(quote.pk)},
+    )
+    assert response.status_code == 400
+    assert not ExampleProposal.objects.exists()

@@ -86,6 +86,7 @@ EXPECTED: dict[tuple[str, str], dict[str, object]] = {
     # Adjudication
     ("GET", "adjudication_queue"): PROJECT_ADMIN,
     ("POST", "adjudication_bulk_accept"): _row(LOGIN, 403, 404, 302, 404),
+    ("POST", "adjudication_close"): _row(LOGIN, 403, 404, 302, 404),
     ("GET", "adjudicate_unit"): PROJECT_ADMIN,
     # Open coding and the affinity board
     ("GET", "open_code_unit"): MEMBERS,

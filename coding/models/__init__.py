@@ -2,7 +2,15 @@
 
 from .audit import AuditEvent
 from .codebook import Code, Codebook, CodebookVersion, CodeMapping, ProjectUpgrade
-from .codings import CodeApplication, Coding, CodingEvent, GoldEvent, GoldLabel, Quote
+from .codings import (
+    CodeApplication,
+    Coding,
+    CodingEvent,
+    ExampleProposal,
+    GoldEvent,
+    GoldLabel,
+    Quote,
+)
 from .corpus import ForumSource, ImportRun, Post, Tag, Thread
 from .hub import HubModel, ModelTypeRule
 from .open_codes import (
@@ -29,6 +37,7 @@ __all__ = [
     "CodebookVersion",
     "Coding",
     "CodingEvent",
+    "ExampleProposal",
     "ForumSource",
     "GoldEvent",
     "GoldLabel",

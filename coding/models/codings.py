@@ -146,3 +146,42 @@ class GoldEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.user} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ExampleProposal(models.Model):
+    """A coder's quote an admin proposed, during adjudication, as an example of a code.
+
+    It enters the codebook (as a new version) only when the project closes, so no coder
+    of a running project learns from another coder's work.
+    """
+
+    project = models.ForeignKey(
+        "coding.Project", on_delete=models.CASCADE, related_name="example_proposals"
+    )
+    code_key = models.CharField(max_length=100)
+    text = models.TextField()
+    post = models.ForeignKey(
+        "coding.Post", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    applied_version = models.ForeignKey(
+        "coding.CodebookVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["project", "proposed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "code_key", "text"], name="unique_example_proposal"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"example for {self.code_key}: {self.text[:40]}"

@@ -15,7 +15,12 @@ from .. import adjudication as adj
 from .. import audit
 from ..access import get_project_for_user
 from ..codings import codes_for_project, codings_for_unit
-from ..models import GoldEvent, Post, Project, Unit
+from ..models import ExampleProposal, GoldEvent, Post, Project, Quote, Unit
+
+
+def _digits(value: str) -> int:
+    return int(value) if value.isdecimal() and len(value) < 12 else 0
+
 
 SORTS = {
     "size": lambda row: (-row["entry"].disagreement, row["unit"].position),
@@ -83,11 +88,31 @@ def adjudication_queue(request: HttpRequest, slug: str) -> HttpResponse:
         "filters": extra["filters"],
         "progress": adj.progress(entries),
         "acceptable": len(adj.acceptable(entries)),
+        "proposals": ExampleProposal.objects.filter(
+            project=project, applied_version__isnull=True
+        ).count(),
     }
     template = "coding/adjudication_queue.html"
     if request.htmx:
         template += "#queue"
     return render(request, template, context)
+
+
+@require_POST
+@login_required
+def adjudication_close(request: HttpRequest, slug: str) -> HttpResponse:
+    """Close the project; its proposed examples then enter the codebook."""
+    project = get_project_for_user(request, slug, admin=True)
+    versions = adj.close_project(project, request.user)
+    audit.record(
+        request, audit.Action.CODEBOOK, project, op="close_project", examples=len(versions)
+    )
+    messages.success(
+        request,
+        f"Project closed; {len(versions)} proposed example{'s' if len(versions) != 1 else ''} "
+        "added to the codebook.",
+    )
+    return redirect("adjudication_queue", slug=project.slug)
 
 
 @require_POST
@@ -143,6 +168,23 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         base = request.POST.get("base_revision", "")
         base_revision = int(base) if base.isdecimal() and len(base) < 10 else None
         try:
+            if action == "propose_example":
+                quote = Quote.objects.filter(
+                    pk=_digits(request.POST.get("quote", "")), application__coding__unit=unit
+                ).select_related("application__code", "application__coding__unit", "post")
+                found = quote.first()
+                if found is None:
+                    raise adj.AdjudicationError("no such quote on this unit")
+                adj.propose_example(project, found, request.user)
+                audit.record(
+                    request, audit.Action.ADJUDICATE, unit, op="propose_example", project=project
+                )
+                messages.success(
+                    request,
+                    f"Proposed as an example of {found.application.code.name}; it enters "
+                    "the codebook when the project closes.",
+                )
+                return redirect("adjudicate_unit", slug=project.slug, unit_id=unit.pk)
             if action == "reopen":
                 adj.reopen(unit, request.user, base_revision=base_revision or 0)
                 audit.record(request, audit.Action.ADJUDICATE, unit, op="reopen", project=project)
@@ -199,6 +241,15 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
     )
     disputed = sorted(entry.union - entry.intersection)
     names = {c.key: c.name for c in codes}
+    quotes_by_coding: dict[int, list[dict]] = {}
+    for quote_id, coding_id, key, text in (
+        Quote.objects.filter(application__coding__in=[c.pk for c in codings])
+        .order_by("application__coding_id", "post_id", "start")
+        .values_list("id", "application__coding_id", "application__code__key", "text")
+    ):
+        quotes_by_coding.setdefault(coding_id, []).append(
+            {"id": quote_id, "code": key, "text": text}
+        )
     context = {
         "project": project,
         "unit": unit,
@@ -210,6 +261,7 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
                 "label": labels[c.coder.username],
                 "coding": c,
                 "names": [names.get(k, k) for k in c.state["codes"]],
+                "quotes": quotes_by_coding.get(c.pk, []),
             }
             for c in codings
         ],
