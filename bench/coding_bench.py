@@ -1,22 +1,26 @@
-"""Coding screen under load: 16 annotators coding without pause, against gunicorn.
+"""Coding screen under load: 8, 16 and 32 annotators coding without pause, against gunicorn.
 
 For each database (SQLite and PostgreSQL) this script
 
 1. builds a 100,000-thread corpus into a throwaway database with make_synthetic_corpus
    (skipped when the database already holds it),
 2. creates a project, a codebook, units and two coders' assignments per unit with bulk
-   inserts,
+   inserts (enough coders for the largest level),
 3. starts gunicorn with bench/coding_settings.py (the product plus one floor view doing a
    single insert),
-4. runs the load generator in its own process: closed-loop simulated annotators with no
-   think time (open the next unit, toggle codes, quote a passage, save and go on), then
-   the same number of clients against the floor view,
-5. checks afterwards that every acknowledged save is in the database.
+4. for each level of concurrency, runs the load generator in its own process:
+   closed-loop simulated annotators with no think time (open the next unit, toggle codes,
+   quote a passage, save and go on), taking turns with the same number of clients
+   against the floor view,
+5. checks after each level that every save acknowledged at that level is in the
+   database with its revision, codes, quote and status.
 
-Targets: zero errors, zero lost saves, throughput at least 0.5x the floor's and p95 at
-most 3x the floor's. Exits non-zero when a target is missed.
+Targets: at every level zero errors and zero lost saves; at 16 clients (``--judged-at``)
+throughput at least 0.5x the floor's and p95 at most 3x the floor's. Exits non-zero when
+a target is missed.
 
-    .venv/bin/python bench/coding_bench.py [--db sqlite|postgres|both] [--duration 20]
+    .venv/bin/python bench/coding_bench.py [--db sqlite|postgres|both] [--clients 8,16,32]
+        [--duration 30] [--sqlite-path PATH] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -24,80 +28,43 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import random
 import re
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_SQLITE,
+    PYTHON,
+    ROOT,
+    Clock,
+    build_corpus,
+    ensure_postgres_database,
+    env_for,
+    figure,
+    floor_client,
+    load_average,
+    login,
+    run_clients,
+    setup_django,
+    start_gunicorn,
+    stop,
+    summary,
+    summary_line,
+)
+
 PASSWORD = "bench-password-not-secret-1"
 DATA_RE = re.compile(r'<script id="coding-data" type="application/json">(.*?)</script>', re.S)
+THROUGHPUT_RATIO, P95_RATIO = 0.5, 3.0
 
 
 # The database side (runs in this process, with Django set up for one database) -------
-
-
-def _env_for(db: str, args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DATABASE_URL", None)
-    env.update({"DEBUG": "0", "SECRET_KEY": "bench-only-secret-key-" + "x" * 40})
-    env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
-    env["DJANGO_SETTINGS_MODULE"] = "bench.coding_settings"
-    if db == "sqlite":
-        env["SQLITE_PATH"] = args.sqlite_path
-    else:
-        env["DATABASE_URL"] = args.database_url
-    return env
-
-
-def _manage(env: dict[str, str], *command: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True)
-
-
-def build_corpus(env: dict[str, str], threads: int, posts_per_thread: int) -> None:
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "createcachetable")
-    count = (
-        subprocess.run(
-            [
-                PYTHON,
-                "manage.py",
-                "shell",
-                "-c",
-                "from coding.models import Thread; print(Thread.objects.count())",
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    if int(count) >= threads:
-        print(f"  corpus present: {count} threads")
-        return
-    print(f"  building the corpus: {threads} threads x {posts_per_thread} posts ...")
-    _manage(
-        env,
-        "make_synthetic_corpus",
-        "--threads",
-        str(threads),
-        "--posts-per-thread",
-        str(posts_per_thread),
-        "--seed",
-        "1",
-    )
 
 
 def setup_project(annotators: int, units_per_coder: int) -> dict:
@@ -182,6 +149,15 @@ def setup_project(annotators: int, units_per_coder: int) -> dict:
     return {"slug": project.slug, "coders": names, "codes": [f"c{n}" for n in range(30)]}
 
 
+def empty_floor_table() -> None:
+    from django.db import connection
+
+    from bench.coding_urls import FLOOR_TABLE
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {FLOOR_TABLE}")  # noqa: S608
+
+
 def verify(acks: list[dict], floor_acks: int) -> dict:
     """How many acknowledged saves are not (or not as acknowledged) in the database."""
     from django.db import connection
@@ -217,7 +193,7 @@ def verify(acks: list[dict], floor_acks: int) -> dict:
     return {"lost": lost, "checked": len(latest), "floor_lost": floor_acks - floor_rows}
 
 
-# The load generator (its own process, 16 client threads) ---------------------------
+# The load generator (its own process, one thread per client) ----------------------
 
 
 def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed: int) -> None:
@@ -225,19 +201,8 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
 
     rng = random.Random(seed)
     session = requests.Session()
-    session.get(f"{base}/accounts/login/")
-    login = session.post(
-        f"{base}/accounts/login/",
-        data={
-            "username": coder,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": f"{base}/accounts/login/"},
-        allow_redirects=False,
-    )
-    if login.status_code != 302:
-        out["errors"].append(f"{coder}: login failed ({login.status_code})")
+    if not login(session, base, coder, PASSWORD):
+        out["errors"].append(f"{coder}: login failed")
         clock.wait()
         return
     headers = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": base + "/"}
@@ -308,48 +273,6 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
         url = base + reply["next"]
 
 
-def _floor_client(base: str, clock: Clock, out: dict) -> None:
-    import requests
-
-    session = requests.Session()
-    clock.wait()
-    while not clock.over():
-        started = time.perf_counter()
-        try:
-            response = session.post(f"{base}/bench-floor/")
-        except Exception as exc:
-            out["errors"].append(f"floor: {type(exc).__name__}")
-            continue
-        if clock.measuring(started):
-            out["latencies"].append(("floor", time.perf_counter() - started))
-        if response.status_code == 200:
-            out["acks"].append(1)
-        else:
-            out["errors"].append(f"floor: {response.status_code}")
-
-
-class Clock:
-    """One start for every client (after they logged in), then a warm-up that is not
-    measured (fresh gunicorn workers import and compile on their first requests)."""
-
-    def __init__(self, clients: int, warmup: float, duration: float) -> None:
-        self.warmup, self.duration = warmup, duration
-        self.started_at = 0.0
-        self.barrier = threading.Barrier(clients, action=self._start)
-
-    def _start(self) -> None:
-        self.started_at = time.perf_counter()
-
-    def wait(self) -> None:
-        self.barrier.wait(timeout=300)
-
-    def measuring(self, at: float) -> bool:
-        return at >= self.started_at + self.warmup
-
-    def over(self) -> bool:
-        return time.perf_counter() >= self.started_at + self.warmup + self.duration
-
-
 def load_generator(
     base: str, plan: dict, clients: int, warmup: float, duration: float, queue, rounds: int = 1
 ) -> None:
@@ -362,182 +285,149 @@ def load_generator(
     for phase in ("coding", "floor") * rounds:
         out = results[phase]
         clock = Clock(clients, warmup, duration / rounds)
-        threads = [
-            threading.Thread(
-                target=_annotator if phase == "coding" else _floor_client,
-                args=(
-                    (base, plan, plan["coders"][i], clock, out, i)
-                    if phase == "coding"
-                    else (base, clock, out)
-                ),
+        if phase == "coding":
+            run_clients(
+                _annotator, [(base, plan, plan["coders"][i], clock, out, i) for i in range(clients)]
             )
-            for i in range(clients)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        else:
+            run_clients(floor_client, [(base, clock, out)] * clients)
     queue.put(results)
 
 
-# Reporting -------------------------------------------------------------------------
-
-
-def _summary(latencies: list[tuple[str, float]], duration: float) -> dict:
-    values = sorted(v for _, v in latencies)
-    if not values:
-        return {"rps": 0.0, "p50": float("nan"), "p95": float("nan"), "n": 0}
-    return {
-        "rps": len(values) / duration,
-        "p50": statistics.median(values) * 1000,
-        "p95": values[min(len(values) - 1, int(0.95 * len(values)))] * 1000,
-        "n": len(values),
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_up(base: str, proc: subprocess.Popen) -> None:
-    import requests
-
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited before it served a request")
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("gunicorn did not come up")
-
-
-def run_database(db: str, args: argparse.Namespace) -> bool:
-    print(f"\n== {db} ==")
-    env = _env_for(db, args)
-    build_corpus(env, args.threads, args.posts_per_thread)
-    os.environ.clear()
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    plan = setup_project(args.annotators, args.units_per_coder)
-
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            GUNICORN,
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(args.workers),
-            "--threads",
-            str(args.worker_threads),
-            "--access-logfile",
-            "/dev/null",
-            "--error-logfile",
-            "-",
-            "--timeout",
-            "120",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+def run_level(base: str, plan: dict, clients: int, db: str, args: argparse.Namespace) -> bool:
+    """One level of concurrency: the load generator in its own process, then the check."""
+    empty_floor_table()
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    generator = context.Process(
+        target=load_generator,
+        args=(base, plan, clients, args.warmup, args.duration, queue, args.rounds),
     )
-    try:
-        _wait_up(base, server)
-        queue = multiprocessing.get_context("spawn").Queue()
-        generator = multiprocessing.get_context("spawn").Process(
-            target=load_generator,
-            args=(base, plan, args.annotators, args.warmup, args.duration, queue, args.rounds),
-        )
-        generator.start()
-        results = queue.get(timeout=(args.warmup * args.rounds + args.duration) * 2 + 300)
-        generator.join()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    generator.start()
+    results = queue.get(timeout=(args.warmup * args.rounds + args.duration) * 4 + 600)
+    generator.join()
+    load = load_average()
 
     checked = verify(results["coding"]["acks"], len(results["floor"]["acks"]))
-    coding = _summary(results["coding"]["latencies"], args.duration)
-    floor = _summary(results["floor"]["latencies"], args.duration)
+    coding = summary([t for _, t in results["coding"]["latencies"]], args.duration)
+    floor = summary([t for _, t in results["floor"]["latencies"]], args.duration)
     per_kind = {
-        kind: _summary([x for x in results["coding"]["latencies"] if x[0] == kind], args.duration)
+        kind: summary([t for k, t in results["coding"]["latencies"] if k == kind], args.duration)
         for kind in ("open", "save")
     }
     errors = results["coding"]["errors"] + results["floor"]["errors"]
     throughput_ratio = coding["rps"] / floor["rps"] if floor["rps"] else 0.0
     p95_ratio = coding["p95"] / floor["p95"] if floor["n"] else float("inf")
+    judged = clients in args.judged_at
     print(
-        f"  {args.annotators} closed-loop clients, {args.duration:.0f} s per phase, "
-        f"gunicorn -w {args.workers} --threads {args.worker_threads}, "
-        f"{args.rounds} alternating turns each"
+        f"  -- {clients} closed-loop clients, {args.duration:.0f} s per phase in "
+        f"{args.rounds} alternating turns; load average {load} --"
     )
-    print(
-        f"  floor (one insert): {floor['rps']:8.1f} req/s  p50 {floor['p50']:7.1f} ms  "
-        f"p95 {floor['p95']:7.1f} ms"
-    )
-    print(
-        f"  coding (all):       {coding['rps']:8.1f} req/s  p50 {coding['p50']:7.1f} ms  "
-        f"p95 {coding['p95']:7.1f} ms"
-    )
+    print("  " + summary_line("floor (one insert):", floor))
+    print("  " + summary_line("coding (all):", coding))
     for kind, s in per_kind.items():
-        print(
-            f"    {kind:5}             {s['rps']:8.1f} req/s  p50 {s['p50']:7.1f} ms  "
-            f"p95 {s['p95']:7.1f} ms"
-        )
+        print("    " + summary_line(kind, s, width=22))
+    units = len(results["coding"]["acks"])
+    print(f"  units coded: {units} ({units / args.duration:.1f}/s)")
+    aim = "" if judged else ", reported only"
     print(
-        f"  units coded: {len(results['coding']['acks'])} "
-        f"({len(results['coding']['acks']) / args.duration:.1f}/s)"
+        f"  throughput ratio (coding/floor): {throughput_ratio:.2f}  "
+        f"(target >= {THROUGHPUT_RATIO}{aim})"
     )
-    print(f"  throughput ratio (coding/floor): {throughput_ratio:.2f}  (target >= 0.5)")
-    print(f"  p95 ratio (coding/floor):        {p95_ratio:.2f}  (target <= 3)")
+    print(f"  p95 ratio (coding/floor):        {p95_ratio:.2f}  (target <= {P95_RATIO:g}{aim})")
     print(
         f"  errors: {len(errors)}  lost saves: {checked['lost']} of {checked['checked']} "
         f"checked  lost floor inserts: {checked['floor_lost']}"
     )
     for line in errors[:5]:
         print(f"    {line}")
-    where = f"db={db} corpus={args.threads}threads annotators={args.annotators}"
-    print(
-        f"FIGURE name=coding_throughput value={coding['rps']:.1f}req/s "
-        f"floor={floor['rps']:.1f}req/s ratio={throughput_ratio:.2f} target=>=0.5 "
-        f"ok={'yes' if throughput_ratio >= 0.5 else 'no'} {where}"
+    where = {"db": db, "corpus": f"{args.threads}threads", "clients": clients, "load": load}
+    figure(
+        f"coding_throughput[clients={clients}]",
+        f"{coding['rps']:.1f}req/s",
+        f"{floor['rps']:.1f}req/s",
+        f"{throughput_ratio:.2f}",
+        f">={THROUGHPUT_RATIO}" if judged else "-",
+        throughput_ratio >= THROUGHPUT_RATIO if judged else None,
+        **where,
     )
-    print(
-        f"FIGURE name=coding_p95 value={coding['p95']:.0f}ms floor={floor['p95']:.0f}ms "
-        f"ratio={p95_ratio:.2f} target=<=3 ok={'yes' if p95_ratio <= 3 else 'no'} {where}"
-    )
-    print(
-        f"FIGURE name=coding_lost_saves value={checked['lost']} floor=0 ratio=- target=0 "
-        f"ok={'yes' if checked['lost'] == 0 and not errors else 'no'} {where}"
+    for q in ("p50", "p95", "p99"):
+        ratio = coding[q] / floor[q] if floor["n"] else float("inf")
+        target = q == "p95" and judged
+        figure(
+            f"coding_{q}[clients={clients}]",
+            f"{coding[q]:.0f}ms",
+            f"{floor[q]:.0f}ms",
+            f"{ratio:.2f}",
+            f"<={P95_RATIO:g}" if target else "-",
+            ratio <= P95_RATIO if target else None,
+            **where,
+        )
+    figure(
+        f"coding_lost_saves[clients={clients}]",
+        str(checked["lost"]),
+        "0",
+        "-",
+        "0",
+        checked["lost"] == 0 and checked["floor_lost"] == 0 and not errors,
+        checked=checked["checked"],
+        errors=len(errors),
+        **where,
     )
     return (
         not errors
         and checked["lost"] == 0
         and checked["floor_lost"] == 0
-        and throughput_ratio >= 0.5
-        and p95_ratio <= 3
+        and (not judged or (throughput_ratio >= THROUGHPUT_RATIO and p95_ratio <= P95_RATIO))
     )
+
+
+def run_database(db: str, args: argparse.Namespace) -> bool:
+    print(f"\n== {db} ==", flush=True)
+    env = env_for(db, args.sqlite_path, args.database_url)
+    build_corpus(env, args.threads, args.posts_per_thread)
+    setup_django(env)
+    plan = setup_project(max(args.clients), args.units_per_coder)
+    server, base = start_gunicorn(env, args.workers, args.worker_threads)
+    print(
+        f"  gunicorn -w {args.workers} --threads {args.worker_threads}; levels: "
+        + ", ".join(map(str, args.clients))
+        + " clients",
+        flush=True,
+    )
+    ok = True
+    try:
+        for clients in args.clients:
+            ok = run_level(base, plan, clients, db, args) and ok
+    finally:
+        stop(server)
+    return ok
+
+
+def _levels(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--sqlite-path", default="/tmp/coding_bench.sqlite3")
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/coding_bench")
+    parser.add_argument("--sqlite-path", default=DEFAULT_SQLITE)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--threads", type=int, default=100_000)
     parser.add_argument("--posts-per-thread", type=int, default=10)
-    parser.add_argument("--annotators", type=int, default=16)
-    parser.add_argument("--units-per-coder", type=int, default=2000)
+    parser.add_argument(
+        "--clients",
+        type=_levels,
+        default=[8, 16, 32],
+        help="levels of concurrency, closed-loop annotators (e.g. 8,16,32)",
+    )
+    parser.add_argument(
+        "--judged-at",
+        type=_levels,
+        default=[16],
+        help="levels whose throughput and p95 ratios are judged against the targets",
+    )
+    parser.add_argument("--units-per-coder", type=int, default=3000)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured per phase")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
@@ -556,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> int:
     args = build_parser().parse_args()
     if args.db in ("postgres", "both"):
-        _ensure_postgres_database(args.database_url)
+        ensure_postgres_database(args.database_url)
     ok = True
     for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         # Each database in a fresh interpreter, so Django is set up once per database.
@@ -568,18 +458,7 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _ensure_postgres_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     if len(sys.argv) > 2 and sys.argv[1] == "--single":
         sys.exit(0 if run_database(sys.argv[2], build_parser().parse_args(sys.argv[3:])) else 1)
     sys.exit(main())

@@ -1,0 +1,288 @@
+"""What the load benchmarks share: the environment of one database, the cached corpus,
+gunicorn, logging in, a shared start for closed-loop clients, percentiles, memory from
+/proc and the FIGURE lines that bench/run_all.py collects."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+# The corpus the load benchmarks share (written once, kept between runs).
+DEFAULT_SQLITE = "/tmp/bench_corpus.sqlite3"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_corpus"
+
+
+# One database ------------------------------------------------------------------------
+
+
+def env_for(db: str, sqlite_path: str, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of the product on one database, DEBUG off, on
+    bench/coding_settings.py (the product's settings plus the one-insert floor view)."""
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    env.update(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SETTINGS_MODULE": "bench.coding_settings",
+        }
+    )
+    if db == "sqlite":
+        env["SQLITE_PATH"] = sqlite_path
+    else:
+        env["DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """Set this process up for the database of ``env`` (once per process)."""
+    os.environ.clear()
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def manage(env: dict[str, str], *command: str, capture: bool = False) -> str:
+    done = subprocess.run(
+        [PYTHON, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=capture,
+        text=True,
+    )
+    return done.stdout if capture else ""
+
+
+def ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def build_corpus(env: dict[str, str], threads: int, posts_per_thread: int) -> None:
+    """Migrate, then write the synthetic corpus with make_synthetic_corpus unless the
+    database already holds that many threads (the corpus is kept between runs)."""
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "createcachetable")
+    code = "from coding.models import Thread; print(Thread.objects.count())"
+    count = int(manage(env, "shell", "-c", code, capture=True).strip().splitlines()[-1])
+    if count >= threads:
+        print(f"  corpus present: {count} threads", flush=True)
+        return
+    print(f"  building the corpus: {threads} threads x {posts_per_thread} posts ...", flush=True)
+    manage(
+        env,
+        "make_synthetic_corpus",
+        "--threads",
+        str(threads),
+        "--posts-per-thread",
+        str(posts_per_thread),
+        "--seed",
+        "1",
+    )
+
+
+# Processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(base: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("gunicorn exited before it served a request")
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("gunicorn did not come up")
+
+
+def start_gunicorn(
+    env: dict[str, str], workers: int, worker_threads: int = 1, port: int = 0
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn on loopback in its own process group; returns it once it answers."""
+    port = port or free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            GUNICORN, "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+            "--threads", str(worker_threads), "--access-logfile", "/dev/null",
+            "--error-logfile", "-", "--timeout", "300", "--log-level", "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_up(base, server)
+    except BaseException:
+        stop(server)
+        raise
+    return server, base
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process started with ``start_new_session`` and everything it started."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of ``pid`` (gunicorn's workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(p) for p in task.read_text().split()]
+    return found
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (the kernel's peak RSS) of a process, in KiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            values[line.split(":")[0]] = int(line.split()[1])
+    return values
+
+
+# Clients -----------------------------------------------------------------------------
+
+
+def login(session, base: str, username: str, password: str) -> bool:
+    session.get(f"{base}/accounts/login/")
+    response = session.post(
+        f"{base}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base}/accounts/login/"},
+        allow_redirects=False,
+    )
+    return response.status_code == 302
+
+
+class Clock:
+    """One start for every client (after they logged in), then a warm-up that is not
+    measured (fresh gunicorn workers import and compile on their first requests)."""
+
+    def __init__(self, clients: int, warmup: float, duration: float) -> None:
+        self.warmup, self.duration = warmup, duration
+        self.started_at = 0.0
+        self.barrier = threading.Barrier(clients, action=self._start)
+
+    def _start(self) -> None:
+        self.started_at = time.perf_counter()
+
+    def wait(self) -> None:
+        self.barrier.wait(timeout=300)
+
+    def measuring(self, at: float) -> bool:
+        return at >= self.started_at + self.warmup
+
+    def over(self) -> bool:
+        return time.perf_counter() >= self.started_at + self.warmup + self.duration
+
+
+def floor_client(base: str, clock: Clock, out: dict) -> None:
+    """A closed-loop client of the floor: bench/coding_urls.py's one-insert view."""
+    import requests
+
+    session = requests.Session()
+    clock.wait()
+    while not clock.over():
+        started = time.perf_counter()
+        try:
+            response = session.post(f"{base}/bench-floor/")
+        except Exception as exc:  # a refused or dropped connection is an error, not a crash
+            out["errors"].append(f"floor: {type(exc).__name__}")
+            continue
+        if clock.measuring(started):
+            out["latencies"].append(("floor", time.perf_counter() - started))
+        if response.status_code == 200:
+            out["acks"].append(1)
+        else:
+            out["errors"].append(f"floor: {response.status_code}")
+
+
+def run_clients(target, argument_lists: list[tuple]) -> None:
+    """One thread per client, all joined."""
+    threads = [threading.Thread(target=target, args=args) for args in argument_lists]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# Reporting ---------------------------------------------------------------------------
+
+
+def summary(latencies: list[float], duration: float) -> dict:
+    """Requests per second and p50/p95/p99 in ms of latencies in seconds."""
+    values = sorted(latencies)
+    n = len(values)
+    if not n:
+        nan = float("nan")
+        return {"rps": 0.0, "p50": nan, "p95": nan, "p99": nan, "n": 0}
+
+    def at(q: float) -> float:
+        return values[min(n - 1, int(q * n))] * 1000
+
+    return {"rps": n / duration, "p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "n": n}
+
+
+def summary_line(label: str, s: dict, width: int = 24) -> str:
+    return (
+        f"{label:<{width}}{s['rps']:8.1f} req/s  p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  "
+        f"p99 {s['p99']:7.1f} ms"
+    )
+
+
+def load_average() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def figure(name: str, value: str, floor: str, ratio: str, target: str, ok: bool | None, **where):
+    """One line for bench/run_all.py's table (``ok=None``: reported, not judged)."""
+    verdict = "-" if ok is None else ("yes" if ok else "no")
+    extra = "".join(f" {k}={v}" for k, v in where.items())
+    print(
+        f"FIGURE name={name} value={value} floor={floor} ratio={ratio} target={target} "
+        f"ok={verdict}{extra}",
+        flush=True,
+    )
