@@ -1,0 +1,354 @@
+"""Pages under load on 100,000 threads / 1,000,000 posts: the corpus browser with filters,
+the agreement page, the report page and a full export, each beside the one-insert floor.
+
+For each database (SQLite and PostgreSQL) this script
+
+1. builds the synthetic corpus with a coded project (make_synthetic_corpus --threads
+   100000 --posts-per-thread 10 --coders 3 --coded-share 0.1) into a throwaway database,
+   skipped when the database holds it already (the corpus is shared with
+   bench/coding_bench.py and bench/memory_bench.py, which need no coded project),
+2. makes a bench account an admin of the coded project,
+3. starts gunicorn with bench/coding_settings.py (the product plus the one-insert floor
+   view of bench/coding_urls.py),
+4. loads each page once without other load (the first agreement page computes the
+   report, later ones read it from the cache until a coding changes),
+5. runs the load generator in its own process: N closed-loop clients without think time,
+   one phase per page, the floor's phase first in every turn, the turns repeated so a
+   change in the machine's other load falls on every page alike:
+   - corpus: /corpus/ with filters (category and sort, a date window with accepted
+     answers, a search within a category, a later page of a category), one at random
+     per request;
+   - agreement: the project's agreement page;
+   - report: the project's report page (its default tables and charts);
+   - export: the full long CSV of the project's codings, read to the end.
+
+Reported per page: throughput, p50/p95/p99 beside the floor's under the same load, and
+errors. Targets: no errors on any page; the corpus browser's p95 at most 3x the floor's.
+
+    .venv/bin/python bench/pages_bench.py [--db sqlite|postgres|both] [--clients 16]
+        [--duration 20] [--rounds 2] [--sqlite-path PATH] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_SQLITE,
+    PYTHON,
+    ROOT,
+    Clock,
+    build_corpus,
+    ensure_postgres_database,
+    env_for,
+    figure,
+    floor_client,
+    load_average,
+    login,
+    manage,
+    run_clients,
+    setup_django,
+    start_gunicorn,
+    stop,
+    summary,
+    summary_line,
+)
+
+USERNAME, PASSWORD = "bench-pages-admin", "bench-password-not-secret-3"
+PAGES = ("corpus", "agreement", "report", "export")
+CORPUS_P95_RATIO = 3.0
+
+
+def ensure_coded_project(env: dict[str, str]) -> None:
+    """A corpus written without ``--coders`` gets a coded project of its own source."""
+    code = (
+        "from coding.models import Coding; "
+        "print(Coding.objects.filter(unit__project__slug__startswith='synthetic').count())"
+    )
+    if int(manage(env, "shell", "-c", code, capture=True).strip().splitlines()[-1]):
+        return
+    print("  adding a coded project (3 coders, 10 % of the threads) ...", flush=True)
+    manage(env, "make_synthetic_corpus", "--threads", "1", "--coders", "3", "--seed", "2")
+
+
+def setup() -> dict:
+    """The bench admin on the largest coded project; the URLs the clients ask for."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.db.models import Count, Max, Min
+
+    from bench.coding_urls import FLOOR_TABLE
+    from coding.models import Coding, Membership, Project, Role, Thread
+
+    project = (
+        Project.objects.filter(slug__startswith="synthetic")
+        .annotate(n=Count("units"))
+        .order_by("-n")
+        .first()
+    )
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
+    user.set_password(PASSWORD)
+    user.save()
+    Membership.objects.update_or_create(project=project, user=user, defaults={"role": Role.ADMIN})
+    categories = sorted(
+        c for c in Thread.objects.order_by().values_list("category", flat=True).distinct() if c
+    )[:6]
+    span = Thread.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
+    first, last = span["first"], span["last"]
+    middle = first + (last - first) / 2
+    window = (middle.date().isoformat(), (middle.date() + (last - first) / 8).isoformat())
+    corpus_urls = []
+    for category in categories:
+        corpus_urls += [
+            ("category, by views", f"/corpus/?category={category}&sort=views"),
+            (
+                "dates, accepted, category",
+                f"/corpus/?since={window[0]}&until={window[1]}&accepted=yes&category={category}",
+            ),
+            ("search, category", f"/corpus/?q=memory&category={category}"),
+            ("category, page 7", f"/corpus/?category={category}&sort=posts&page=7"),
+        ]
+    with connection.cursor() as cursor:
+        key = "SERIAL" if connection.vendor == "postgresql" else "INTEGER"
+        cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+        cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (id {key} PRIMARY KEY, at DOUBLE PRECISION)")
+    slug = project.slug
+    return {
+        "slug": slug,
+        "units": project.n,
+        "codings": Coding.objects.filter(unit__project=project).count(),
+        "urls": {
+            "corpus": corpus_urls,
+            "agreement": [("agreement", f"/projects/{slug}/agreement/")],
+            "report": [("report", f"/projects/{slug}/reports/")],
+            "export": [("long CSV", f"/projects/{slug}/exports/long/")],
+        },
+    }
+
+
+# The load generator (its own process, one thread per client) ----------------------------
+
+
+def _get(session, url: str) -> tuple[int, int]:
+    """Status and body size of one GET, the body read to the end (streamed exports too)."""
+    with session.get(url, stream=True, timeout=600) as response:
+        size = sum(len(chunk) for chunk in response.iter_content(1 << 16))
+        return response.status_code, size
+
+
+def _page_client(
+    base: str, session, urls: list[tuple[str, str]], clock: Clock, out: dict, seed: int
+) -> None:
+    rng = random.Random(seed)
+    clock.wait()
+    while not clock.over():
+        label, url = rng.choice(urls)
+        started = time.perf_counter()
+        try:
+            status, size = _get(session, base + url)
+        except Exception as exc:  # a refused or dropped connection is an error, not a crash
+            out["errors"].append(f"{url}: {type(exc).__name__}")
+            continue
+        if status != 200:
+            out["errors"].append(f"{url}: {status}")
+        elif clock.measuring(started):
+            out["latencies"].append((label, time.perf_counter() - started))
+            out["bytes"].append(size)
+
+
+def load_generator(
+    base: str, plan: dict, pages: list[str], clients: int, args: dict, queue
+) -> None:
+    """Every page's phase after the floor's, ``rounds`` times; results through ``queue``."""
+    import requests
+
+    sessions = []
+    for _ in range(clients):
+        session = requests.Session()
+        if not login(session, base, USERNAME, PASSWORD):
+            queue.put({"error": "login failed"})
+            return
+        sessions.append(session)
+    phases = ["floor", *pages]
+    results = {p: {"latencies": [], "errors": [], "acks": [], "bytes": []} for p in phases}
+    turn = args["duration"] / args["rounds"]
+    for _ in range(args["rounds"]):
+        for phase in phases:
+            clock = Clock(clients, args["warmup"], turn)
+            out = results[phase]
+            if phase == "floor":
+                run_clients(floor_client, [(base, clock, out)] * clients)
+            else:
+                urls = plan["urls"][phase]
+                run_clients(
+                    _page_client, [(base, sessions[i], urls, clock, out, i) for i in range(clients)]
+                )
+    queue.put(results)
+
+
+# One database --------------------------------------------------------------------------
+
+
+def run_database(db: str, args: argparse.Namespace) -> bool:
+    import requests
+
+    print(f"\n== {db} ==", flush=True)
+    env = env_for(db, args.sqlite_path, args.database_url)
+    build_corpus(env, args.threads, args.posts_per_thread)
+    ensure_coded_project(env)
+    setup_django(env)
+    from coding.models import Post, Thread
+
+    plan = setup()
+    threads, posts = Thread.objects.count(), Post.objects.count()
+    corpus = f"{threads}threads/{posts}posts"
+    print(
+        f"  corpus: {threads:,} threads, {posts:,} posts; project {plan['slug']}: "
+        f"{plan['units']:,} units, {plan['codings']:,} codings",
+        flush=True,
+    )
+    server, base = start_gunicorn(env, args.workers, args.worker_threads)
+    try:
+        session = requests.Session()
+        login(session, base, USERNAME, PASSWORD)
+        print("  one request each, no other load (the first agreement page computes it):")
+        for page in args.pages:
+            url = plan["urls"][page][0][1]
+            started = time.perf_counter()
+            status, size = _get(session, base + url)
+            print(
+                f"    {page:<10} {(time.perf_counter() - started) * 1000:8.0f} ms  "
+                f"{size / 1024:9.0f} KB  HTTP {status}",
+                flush=True,
+            )
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        options = {"duration": args.duration, "warmup": args.warmup, "rounds": args.rounds}
+        generator = context.Process(
+            target=load_generator, args=(base, plan, args.pages, args.clients, options, queue)
+        )
+        generator.start()
+        phases = len(args.pages) + 1
+        results = queue.get(timeout=phases * (args.duration + args.warmup * args.rounds) * 4 + 600)
+        generator.join()
+    finally:
+        stop(server)
+    if "error" in results:
+        print(f"  {results['error']}")
+        return False
+
+    load = load_average()
+    floor = summary([t for _, t in results["floor"]["latencies"]], args.duration)
+    print(
+        f"  {args.clients} closed-loop clients, gunicorn -w {args.workers} --threads "
+        f"{args.worker_threads}, {args.duration:.0f} s per page in {args.rounds} turns "
+        f"(floor first in each); load average {load}"
+    )
+    print("  " + summary_line("floor (one insert):", floor))
+    ok = not results["floor"]["errors"]
+    where = {"db": db, "corpus": corpus, "clients": args.clients, "load": load}
+    for page in args.pages:
+        out = results[page]
+        s = summary([t for _, t in out["latencies"]], args.duration)
+        size = sum(out["bytes"]) / len(out["bytes"]) / 1024 if out["bytes"] else 0
+        ratio = {q: s[q] / floor[q] if floor["n"] else float("inf") for q in ("p50", "p95", "p99")}
+        throughput = s["rps"] / floor["rps"] if floor["rps"] else 0.0
+        print(
+            "  "
+            + summary_line(f"{page}:", s)
+            + f"  {size:,.0f} KB each; vs floor: {throughput:.3f}x req/s, "
+            f"p95 {ratio['p95']:.1f}x, p99 {ratio['p99']:.1f}x; errors {len(out['errors'])}"
+        )
+        labels = sorted({label for label, _ in out["latencies"]})
+        for label in labels if len(labels) > 1 else []:
+            part = summary([t for k, t in out["latencies"] if k == label], args.duration)
+            print("    " + summary_line(label, part, width=28))
+        for line in out["errors"][:3]:
+            print(f"      {line}")
+        judged = page == "corpus"
+        page_ok = not out["errors"] and (not judged or ratio["p95"] <= CORPUS_P95_RATIO)
+        ok = ok and page_ok
+        figure(
+            f"pages_throughput[{page}]",
+            f"{s['rps']:.2f}req/s",
+            f"{floor['rps']:.1f}req/s",
+            f"{throughput:.3f}",
+            "-",
+            None,
+            **where,
+        )
+        for q in ("p50", "p95", "p99"):
+            target = q == "p95" and judged
+            figure(
+                f"pages_{q}[{page}]",
+                f"{s[q]:.0f}ms",
+                f"{floor[q]:.0f}ms",
+                f"{ratio[q]:.1f}",
+                f"<={CORPUS_P95_RATIO:g}" if target else "-",
+                ratio[q] <= CORPUS_P95_RATIO if target else None,
+                **where,
+            )
+        figure(
+            f"pages_errors[{page}]",
+            str(len(out["errors"])),
+            "0",
+            "-",
+            "0",
+            not out["errors"],
+            **where,
+        )
+    print(f"  floor errors: {len(results['floor']['errors'])}")
+    return ok
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--sqlite-path", default=DEFAULT_SQLITE)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--threads", type=int, default=100_000)
+    parser.add_argument("--posts-per-thread", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=16, help="closed-loop clients")
+    parser.add_argument(
+        "--pages",
+        type=lambda text: [p for p in text.split(",") if p],
+        default=list(PAGES),
+        help="pages to load, from " + ",".join(PAGES),
+    )
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per page")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before each turn")
+    parser.add_argument("--rounds", type=int, default=2, help="turns over the pages")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--worker-threads", type=int, default=1, help="threads per worker")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+    if args.db in ("postgres", "both"):
+        ensure_postgres_database(args.database_url)
+    ok = True
+    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
+        # Each database in a fresh interpreter, so Django is set up once per database.
+        child = subprocess.run(
+            [PYTHON, __file__, "--single", db, *sys.argv[1:]], cwd=ROOT, check=False
+        )
+        ok = ok and child.returncode == 0
+    print("\nall targets met" if ok else "\ntarget missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--single":
+        sys.exit(0 if run_database(sys.argv[2], build_parser().parse_args(sys.argv[3:])) else 1)
+    sys.exit(main())
