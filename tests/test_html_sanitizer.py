@@ -38,3 +38,29 @@ def test_plain_text_separates_blocks_and_unescapes_entities():
 
 def test_one_line_fields_keep_literal_markup_as_text():
     assert clean_line("  How is <pad>\x00 used?\n ") == "How is <pad> used?"
+
+
+PIECES = [
+    "<p>", "</p>", "<br>", "<br/>", "<br />", "<hr>", "<b>", "</b>", '<code class="lang-py">',
+    "</code>", "<pre>", "</pre>", '<a href="https://x.test/?a=1&amp;b=2" title="a > b">', "</a>",
+    "&lt;", "&gt;", "&amp;", "&amp", "&nbsp;", "&#39;", "&#x27;", "&quot;", "&", "&l", "t;", "<",
+    ">", '"', "'", " ", "\n", "\t", "\r\n", "\u00a0", "text", "é", "日本",
+    "<script>x<b>y</b></script>", "<style>p{}</style>", "<!-- c -->", "<!DOCTYPE html>",
+    "<![CDATA[x]]>", "<?pi?>", "</ p>", "</>", "< p>", "<P>", "</P>", "<li>", "</li>", "<ul>",
+    "<table><tr><td>", "</td></tr></table>", '<img src="a.png" alt="x">', "<div a=b>",
+    "<div a='x>y'>", "<p\n>", "</p\n>", "<a/b>", "<x-y>", '<p title="<q>">', '<p a"b>',
+    '</p a="x>">', "<details><summary>", "</summary>", "</details>", "<blockquote>",
+    "</blockquote>", "<h1>", "</h1>", "<span>", "</span>",
+]  # fmt: skip
+
+
+def test_plain_text_reads_sanitized_and_raw_html_as_the_html_parser_does():
+    import random
+
+    from coding.importers.html import _parse_text, _strip_tags
+
+    rng = random.Random(4)
+    for _ in range(3000):
+        raw = "".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 25)))
+        for html in (raw, sanitize_html(raw)):
+            assert _strip_tags(html) == _parse_text(html), html
