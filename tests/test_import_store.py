@@ -76,3 +76,19 @@ def test_a_post_missing_from_a_complete_record_is_marked_deleted_not_dropped():
     assert counts.posts_updated == 1
     assert Post.objects.get(external_id=12).deleted_upstream
     assert Post.objects.count() == 2
+
+
+def test_posts_inserted_in_bulk_read_back_as_prepared_and_store_again_unchanged():
+    from coding.importers.store import POST_FIELDS, prepare_post, store_threads
+
+    source = make_source()
+    record = _record()
+    record.posts[1].updated_at = datetime(2022, 5, 2, 10, 0, 0, 123456, tzinfo=UTC)
+    record.posts[1].reply_to_post_number = 1
+    counts = store_threads(source, [record])
+    assert counts.posts_new == 2
+    for posted in record.posts:
+        stored = Post.objects.get(external_id=posted.external_id)
+        expected = prepare_post(posted)
+        assert {k: getattr(stored, k) for k in POST_FIELDS} == expected
+    assert store_threads(source, [record]).writes == 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 
 from ..models import ForumSource, Post, Tag, Thread
 from .html import clean_line, content_hash, html_to_text, sanitize_html
@@ -90,6 +90,7 @@ POST_FIELDS = (
     "post_number", "author", "created_at", "updated_at", "reply_to_post_number",
     "is_accepted_answer", "html", "plain_text", "content_hash", "deleted_upstream",
 )  # fmt: skip
+INSERT_ROWS = 500  # rows per INSERT statement, well under PostgreSQL's parameter limit
 
 
 def _tag_ids(names: list[str]) -> list[int]:
@@ -174,11 +175,12 @@ def store_thread(source: ForumSource, record: ThreadRecord) -> ImportCounts:
         if not counts.threads_new and not counts.threads_updated:
             counts.threads_unchanged = 1
 
-        new_posts, changed_posts = [], []
+        new_posts: list[tuple[int, int, dict]] = []
+        changed_posts: list[Post] = []
         for external_id, data in prepared.items():
             post = existing.get(external_id)
             if post is None:
-                new_posts.append(Post(thread=thread, external_id=external_id, **data))
+                new_posts.append((thread.pk, external_id, data))
             elif any(getattr(post, k) != v for k, v in data.items()):
                 for k, v in data.items():
                     setattr(post, k, v)
@@ -194,7 +196,7 @@ def store_thread(source: ForumSource, record: ThreadRecord) -> ImportCounts:
             # Free post numbers first: a renumbered post may take another's old number.
             Post.objects.bulk_update(changed_posts, POST_FIELDS)
         if new_posts:
-            Post.objects.bulk_create(new_posts)
+            _insert_posts(new_posts)
         counts.posts_new = len(new_posts)
         counts.posts_updated = len(changed_posts)
     return counts
@@ -246,10 +248,49 @@ def _create_threads(source: ForumSource, records: list[ThreadRecord]) -> ImportC
         names = {clean_line(n)[:200] for n in record.tags if clean_line(n)}
         links += [Thread.tags.through(thread_id=thread.pk, tag_id=tag_ids[name]) for name in names]
         prepared = {p.external_id: prepare_post(p) for p in record.posts}
-        posts += [Post(thread=thread, external_id=i, **data) for i, data in prepared.items()]
+        posts += [(thread.pk, i, data) for i, data in prepared.items()]
     Thread.tags.through.objects.bulk_create(links)
-    Post.objects.bulk_create(posts)
+    _insert_posts(posts)
     return ImportCounts(threads_new=len(threads), posts_new=len(posts))
+
+
+def _insert_posts(posts: list[tuple[int, int, dict]]) -> None:
+    """Insert new posts, given as (thread id, post id, ``prepare_post`` values), with
+    multi-row INSERTs: a first import is mostly this, and building a model instance per
+    post costs more than the insert itself.
+
+    ``prepare_post`` gives every value its column's Python type. Times are adapted as
+    the ORM adapts them (a naive time goes through the field, which warns about it).
+    """
+    if not posts:
+        return
+    meta = Post._meta
+    fields = [meta.get_field(name) for name in ("thread", "external_id", *POST_FIELDS)]
+    times = {f.name: f for f in fields if isinstance(f, models.DateTimeField)}
+    db = connections[router.db_for_write(Post)]
+    adapt = db.ops.adapt_datetimefield_value
+    rows = []
+    for thread_id, external_id, data in posts:
+        row = [thread_id, external_id]
+        for name in POST_FIELDS:
+            value = data[name]
+            if name in times and value is not None:
+                if value.tzinfo is not None:
+                    value = adapt(value)
+                else:
+                    value = times[name].get_db_prep_save(value, db)
+            row.append(value)
+        rows.append(row)
+    size = max(1, min(db.ops.bulk_batch_size(fields, rows), INSERT_ROWS))
+    head = "INSERT INTO {} ({}) ".format(
+        db.ops.quote_name(meta.db_table), ", ".join(db.ops.quote_name(f.column) for f in fields)
+    )
+    marks = ["%s"] * len(fields)
+    with db.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            values = db.ops.bulk_insert_sql(fields, [marks] * len(chunk))
+            cursor.execute(head + values, [value for row in chunk for value in row])
 
 
 def _tag_map(tag_lists) -> tuple[list[str], list[int]]:
