@@ -46,6 +46,22 @@ def test_requests_carry_a_user_agent_naming_the_tool_and_optional_api_headers(fa
     assert headers["Api-Key"] == "k3y" and headers["Api-Username"] == "importer"
 
 
+def test_a_proxy_named_in_the_environment_carries_the_requests(fake, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = DiscourseClient("http://forum.invalid", rate=0, timeout=2, max_tries=1)
+    assert client.get_json("/t/1.json")["id"] == 1
+    assert fake.requests[-1] == "http://forum.invalid/t/1.json"
+
+
+def test_a_forum_listed_in_no_proxy_is_reached_directly(fake, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    client, _waits = _client(fake)
+    assert client.get_json("/t/1.json")["id"] == 1
+
+
 def test_a_429_with_retry_after_is_waited_out_and_retried(fake):
     fake.fault("429", "/latest", seconds=7)
     client, waits = _client(fake)

@@ -182,6 +182,13 @@ class DiscourseClient:
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         if api_key and api_username:
             self.session.headers.update({"Api-Key": api_key, "Api-Username": api_username})
+        # Proxies, CA bundle and .netrc come from the environment as usual, but are read
+        # once: every request goes to this one origin, and reading them per request
+        # (the whole environment, a few file checks) cost more than a local request.
+        found = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self.session.proxies, self.session.verify = found["proxies"], found["verify"]
+        self.session.auth = requests.utils.get_netrc_auth(self.base_url)
+        self.session.trust_env = False
         self.public_only_hosts = public_only_hosts
         if public_only_hosts:
             public_only(self.session)
