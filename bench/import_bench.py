@@ -12,9 +12,18 @@ rate limit, ``DiscourseImport`` imports everything into a throwaway SQLite file 
   transaction) in the same run;
 - the share of time spent fetching (HTTP), parsing (JSON and topic parsing), sanitizing
   (nh3 and plain text) and writing (the database);
-- a second run: zero writes and list pages only.
+- a second run: zero writes and list pages only;
+- every topic and post stored, and runs of ``import_discourse`` killed at random points
+  then re-run to the end (against a second server process serving the same forum)
+  ending with the same corpus as the uninterrupted import.
+
+The machine may be shared, so the CPU time of the importing process (both its threads)
+and of the server process is printed beside wall-clock time, with the load average.
+The product runs with its production settings (DEBUG off); ``--debug`` runs with
+DEBUG on, which also records every query.
 
 Run: .venv/bin/python bench/import_bench.py [--topics N --posts N] [--postgres URL]
+     [--kills N] [--debug]
 Exits non-zero when a target is missed.
 """
 
@@ -23,6 +32,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,13 +45,15 @@ TARGET_POSTS_PER_SECOND = 2000
 LONG_TOPICS, LONG_SIZE = 20, 130
 
 
-def setup_django(database: str) -> None:
+def setup_django(database: str, debug: bool = False) -> None:
     if database.startswith("postgres"):
         os.environ["DATABASE_URL"] = database
     else:
         os.environ.pop("DATABASE_URL", None)
         os.environ["SQLITE_PATH"] = database
-    os.environ.setdefault("DEBUG", "1")
+    os.environ["DEBUG"] = "1" if debug else "0"
+    if not debug:
+        os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     sys.path.insert(0, str(ROOT))
     import django
@@ -73,34 +86,60 @@ def fewest_requests(topics: int, posts: int) -> int:
     return math.ceil((topics + 1) / 30) + topics + chunks
 
 
-def timed_import(base_url: str):
-    """One import run with its phases timed; sanitizing is timed inside the store."""
-    from coding.importers import store
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_import(base_url: str, server_pid: int):
+    """One import run with its phases timed; sanitizing is timed inside the store.
+
+    Besides wall-clock time: the CPU time of this process (writer and prefetch thread),
+    of each thread, of sanitizing, and of the server process.
+    """
+    from coding.importers import discourse, store
     from coding.importers.discourse import DiscourseImport, ImportOptions, create_run
 
-    original = store.prepare_post
-    spent = {"sanitize": 0.0}
+    original, original_run = store.prepare_post, discourse._Prefetcher.run
+    spent = {"sanitize": 0.0, "sanitize_cpu": 0.0, "prefetch_cpu": 0.0}
 
     def prepare_post(record):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return original(record)
         finally:
             spent["sanitize"] += time.perf_counter() - started
+            spent["sanitize_cpu"] += time.thread_time() - cpu
 
-    store.prepare_post = prepare_post
+    def prefetch_run(fetcher):
+        try:
+            original_run(fetcher)
+        finally:
+            spent["prefetch_cpu"] = time.thread_time()
+
+    store.prepare_post, discourse._Prefetcher.run = prepare_post, prefetch_run
     try:
         run = create_run(ImportOptions(base_url=base_url, rate=0))
         importer = DiscourseImport(run)
+        server_cpu, cpu, writer_cpu = cpu_seconds(server_pid), own_cpu(), time.thread_time()
         started = time.perf_counter()
         counts = importer.execute()
         elapsed = time.perf_counter() - started
+        spent["writer_cpu"] = time.thread_time() - writer_cpu
+        spent["process_cpu"] = own_cpu() - cpu
+        spent["server_cpu"] = cpu_seconds(server_pid) - server_cpu
     finally:
-        store.prepare_post = original
-    return importer, counts, elapsed, spent["sanitize"]
+        store.prepare_post, discourse._Prefetcher.run = original, original_run
+    return importer, counts, elapsed, spent
 
 
-def raw_bulk_insert(source_name: str) -> tuple[float, int]:
+def raw_bulk_insert(base_url: str, source_name: str) -> tuple[float, int]:
     """Insert the imported rows again under another source with ``executemany``."""
     from django.db import connection, transaction
 
@@ -116,7 +155,7 @@ def raw_bulk_insert(source_name: str) -> tuple[float, int]:
         "reply_to_post_number", "is_accepted_answer", "html", "plain_text", "content_hash",
         "deleted_upstream",
     ]  # fmt: skip
-    imported = ForumSource.objects.exclude(base_url="").get()
+    imported = ForumSource.objects.get(base_url=base_url)
     threads = list(Thread.objects.filter(source=imported).values_list("id", *thread_fields))
     posts = list(
         Post.objects.filter(thread__source=imported).values_list("thread_id", *post_fields)
@@ -186,36 +225,119 @@ def write_path_alone(topics: int, posts: int) -> float:
     return time.perf_counter() - started
 
 
+def corpus(base_url: str) -> dict:
+    """Everything an import stored for one forum, keyed by forum ids (its URLs aside)."""
+    from coding.models import Post, Thread
+
+    threads = Thread.objects.filter(source__base_url=base_url)
+    return {
+        "threads": {
+            row[0]: row[1:]
+            for row in threads.values_list(
+                "external_id", "title", "slug", "category", "created_at", "last_posted_at",
+                "bumped_at", "views", "reply_count", "like_count", "posts_count",
+                "has_accepted_answer",
+            )
+        },
+        "posts": {
+            row[0]: row[1:]
+            for row in Post.objects.filter(thread__source__base_url=base_url).values_list(
+                "external_id", "thread__external_id", "post_number", "author", "created_at",
+                "updated_at", "reply_to_post_number", "is_accepted_answer", "html",
+                "plain_text", "content_hash", "deleted_upstream",
+            )
+        },
+        "tags": sorted(
+            Thread.tags.through.objects.filter(thread__source__base_url=base_url).values_list(
+                "thread__external_id", "tag__name"
+            )
+        ),
+    }  # fmt: skip
+
+
+def posts_per_topic(base_url: str) -> dict[int, int]:
+    from django.db.models import Count
+
+    from coding.models import Thread
+
+    rows = Thread.objects.filter(source__base_url=base_url).annotate(n=Count("posts"))
+    return dict(rows.values_list("external_id", "n"))
+
+
+def killed_and_rerun(url: str, topics: int, posts: int, kills: int, seed: int = 11):
+    """``import_discourse`` in a child process, killed (SIGKILL) at random points, then
+    run to the end. Returns the stored-topic counts at each kill, whether every stored
+    topic always had all its posts, and the last run's exit status."""
+    from tests.fake_discourse import make_forum
+
+    forum = make_forum(topics, posts, long_topics=LONG_TOPICS, long_size=LONG_SIZE)
+    sizes = {t.id: len(t.posts) for t in forum.topics.values()}
+    rng = random.Random(seed)
+    targets = sorted(rng.sample(range(1, topics), kills))
+    command = [sys.executable, str(ROOT / "manage.py"), "import_discourse", url, "--rate", "0"]
+    stored_at_kill, whole = [], True
+    for target in targets:
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        while process.poll() is None and len(posts_per_topic(url)) < target:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.05))  # anywhere in a batch, not only just after one
+        process.kill()
+        process.wait()
+        stored = posts_per_topic(url)
+        stored_at_kill.append(len(stored))
+        whole = whole and all(n == sizes[topic] for topic, n in stored.items())
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    return stored_at_kill, whole, finished.returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topics", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=12000)
     parser.add_argument("--postgres", metavar="URL", help="on a throwaway PostgreSQL database")
+    parser.add_argument("--kills", type=int, default=3, help="kills before the resumed run")
+    parser.add_argument("--debug", action="store_true", help="run the product with DEBUG on")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     pg_name = f"import_bench_{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="import_bench_") as tmp:
         if args.postgres:
-            setup_django(postgres_database(args.postgres, pg_name, create=True))
+            setup_django(postgres_database(args.postgres, pg_name, create=True), args.debug)
         else:
-            setup_django(str(Path(tmp) / "bench.sqlite3"))
+            setup_django(str(Path(tmp) / "bench.sqlite3"), args.debug)
         from django.db import connection
 
-        from coding.models import Post
+        from coding.models import Post, Thread
 
         server, url = start_server(args.topics, args.posts)
         try:
-            importer, counts, elapsed, sanitize = timed_import(url)
+            importer, counts, elapsed, spent = timed_import(url, server.pid)
+            load_after = os.getloadavg()
             stats = importer.client.stats
             stored = Post.objects.count()
+            stored_threads = Thread.objects.count()
             requests_first = stats.requests
 
-            again, counts_again, _elapsed_again, _ = timed_import(url)
+            again, counts_again, _elapsed_again, _ = timed_import(url, server.pid)
             rerun_requests = again.client.stats.requests
         finally:
             server.terminate()
             server.wait()
-        raw_seconds, raw_posts = raw_bulk_insert("raw copy")
+        sanitize = spent["sanitize"]
+        # The same forum from a second server process: runs killed midway, then resumed.
+        server, killed_url = start_server(args.topics, args.posts)
+        try:
+            stored_at_kill, whole, last_status = killed_and_rerun(
+                killed_url, args.topics, args.posts, args.kills
+            )
+        finally:
+            server.terminate()
+            server.wait()
+        same_corpus = corpus(killed_url) == corpus(url)
+        raw_seconds, raw_posts = raw_bulk_insert(url, "raw copy")
         path_seconds = write_path_alone(args.topics, args.posts)
         vendor = connection.vendor
         connection.close()
@@ -233,8 +355,17 @@ def main() -> int:
     floor = fewest_requests(args.topics, args.posts)
     list_pages = math.ceil((args.topics + 1) / 30)
 
-    print(f"Discourse import, {args.topics} topics / {stored} posts, {vendor}, no rate limit")
+    settings = "DEBUG on" if args.debug else "DEBUG off"
+    print(
+        f"Discourse import, {args.topics} topics / {stored} posts, {vendor}, no rate limit,"
+        f" {settings}"
+    )
+    print(
+        f"  load average {' '.join(f'{x:.1f}' for x in load_before)} at the start,"
+        f" {' '.join(f'{x:.1f}' for x in load_after)} after the import ({os.cpu_count()} cores)"
+    )
     print(f"  {counts.summary_line()}")
+    print(f"  stored: {stored_threads} topics, {stored} posts")
     print(
         f"  HTTP requests per 1,000 posts: {1000 * requests_first / stored:8.1f}"
         f"   (fewest possible {1000 * floor / stored:.1f}; ratio {requests_first / floor:.2f})"
@@ -257,6 +388,14 @@ def main() -> int:
         f"  time: {elapsed:.2f} s in all; the prefetch thread was busy fetching"
         f" {importer.fetcher.busy:.2f} s of it (JSON decoding: {stats.decode_seconds:.2f} s)"
     )
+    process_cpu = spent["process_cpu"]
+    print(
+        f"  CPU time: {process_cpu:.2f} s for the importing process"
+        f" ({stored / process_cpu:.0f} posts per CPU second; writer thread"
+        f" {spent['writer_cpu']:.2f} s, prefetch thread {spent['prefetch_cpu']:.2f} s,"
+        f" sanitizing {spent['sanitize_cpu']:.2f} s), {spent['server_cpu']:.2f} s for the"
+        f" server process"
+    )
     for name, seconds in [
         ("fetching (lists; waiting on topics)", fetch),
         ("parsing (JSON, topics)", parse),
@@ -270,9 +409,21 @@ def main() -> int:
         f" (list pages: {list_pages})"
     )
 
+    print(
+        f"  killed runs: stopped (SIGKILL) with {', '.join(map(str, stored_at_kill))} topics"
+        f" stored, {'never' if whole else 'SOMETIMES'} a partial topic; resumed run exit"
+        f" {last_status}; corpus {'equals' if same_corpus else 'DIFFERS FROM'} the"
+        f" uninterrupted import's"
+    )
+
     failures = []
-    if stored != args.posts:
-        failures.append(f"stored {stored} posts, expected {args.posts}")
+    if stored != args.posts or stored_threads != args.topics:
+        failures.append(
+            f"stored {stored_threads} topics / {stored} posts,"
+            f" expected {args.topics} / {args.posts}"
+        )
+    if not (whole and last_status == 0 and same_corpus):
+        failures.append("the killed and resumed runs did not end with the same corpus")
     if vendor == "sqlite" and posts_per_second < TARGET_POSTS_PER_SECOND:
         failures.append(f"{posts_per_second:.0f} posts/s is under {TARGET_POSTS_PER_SECOND}")
     if counts_again.writes or rerun_requests != list_pages:
