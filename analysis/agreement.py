@@ -22,14 +22,23 @@ Definitions used throughout (Krippendorff 2019, *Content Analysis*, ch. 12):
    who coded the unit without the code counts as absent), and as label sets, compared by
    exact match (``krippendorff_alpha``, kappas, percent agreement) and with the MASI
    distance (Passonneau 2006) for ``masi_alpha``.
-6. Confidence intervals resample pairable units with replacement (B = 1,000 by default,
-   seeded) and take the 2.5th and 97.5th percentiles of the replicate alphas. Each unit's
-   contribution to the observed disagreement and to the value totals is computed once; a
-   replicate is a weighted sum of them with the replicate's multinomial unit counts, and
-   all figures of a report share the same resamples. MASI's expected disagreement is
-   recomputed per replicate from subset moments (see ``_MasiAgreement``); only when a
-   coder gave a unit more than ``_MasiAgreement.MAX_SET_SIZE`` codes is it held at its
-   full-sample value per pair of values (as Hayes & Krippendorff 2007 do at every level).
+6. Confidence intervals come from B resamples of the pairable units with replacement
+   (B = 1,000 by default, seeded): the 2.5th and 97.5th percentiles of the replicate
+   alphas. What a replicate recomputes:
+   - single-valued data and each code's present/absent alpha: the whole alpha, observed
+     and expected disagreement alike, on the resampled units;
+   - the label-set alphas (exact match and MASI): the observed disagreement on the
+     resampled units, over the expected disagreement per pair of values of the full data,
+     held fixed as in Krippendorff's bootstrap (Hayes & Krippendorff 2007).
+   Single-valued data: each unit's contribution to the observed disagreement and to the
+   value totals is computed once, and a replicate is a weighted sum of them with the
+   replicate's multinomial unit counts. Multi-label data: units are grouped by pattern
+   (per code, the number of coders m and the number n1 who applied the code; for a
+   label-set alpha, m and the unit's observed disagreement), and the units of each
+   pattern in a resample are drawn as Multinomial(N, pattern shares), which is exactly
+   how many a draw of N units with replacement contains; a replicate is one draw of a
+   small multinomial. Each multi-label figure is resampled on its own (every interval has
+   its bootstrap distribution; replicates are not shared between figures).
 7. Alpha is undefined (null) when the pairable values show no variation at all.
 """
 
@@ -700,51 +709,39 @@ def _masi_from_sizes(size_a, size_b, common) -> np.ndarray:
     return 1.0 - jaccard * monotonicity
 
 
-def _per_code_fleiss(m_p: np.ndarray, n1: np.ndarray) -> tuple[list | None, str]:
-    ratings = np.unique(m_p)
-    if len(ratings) == 0:
-        return None, "no unit was coded by two or more coders"
-    if len(ratings) > 1:
-        return None, (
-            f"units have between {int(ratings.min())} and {int(ratings.max())} ratings; "
-            "Fleiss' kappa needs the same number for every unit"
-        )
-    raters = ratings[0]
-    n0 = raters - n1
-    p1 = n1.sum(axis=0) / (len(m_p) * raters)
-    p_bar = ((n1**2 + n0**2 - raters) / (raters * (raters - 1))).mean(axis=0)
-    p_e = p1**2 + (1 - p1) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = np.where(p_e < 1, (p_bar - p_e) / (1 - p_e), np.nan)
-    note = f"{len(m_p)} units with {int(raters)} ratings each"
-    return [float(x) if np.isfinite(x) else None for x in kappa], note
+@dataclass
+class CodingPairs:
+    """Every unordered pair of codings of one unit, the lower coder's coding first."""
+
+    a: np.ndarray  # coding index (Q)
+    b: np.ndarray  # coding index (Q)
+    unit: np.ndarray  # unit index (Q)
+    m: np.ndarray  # codings per unit (N)
+    pairable: np.ndarray  # bool (N): coded by two or more coders
+    kind: np.ndarray  # (Q) index into kinds
+    kinds: np.ndarray  # the coder pairs that occur, as coder_a × C + coder_b
+
+    def by_coder_pair(self, n_coders: int) -> Iterator[tuple[int, int, int | None]]:
+        """(coder a, coder b, index into kinds or None) for every pair of coders a < b."""
+        at = {int(k): i for i, k in enumerate(self.kinds)}
+        for a, b in combinations(range(n_coders), 2):
+            yield a, b, at.get(a * n_coders + b)
 
 
-def _per_code_pair_kappas(codings: Codings) -> list[dict[str, Any]]:
-    n_units, n_coders = len(codings.units), len(codings.coders)
-    grid = np.full((n_units, n_coders), -1, dtype=np.int64)
-    grid[codings.unit, codings.coder] = np.arange(len(codings.unit))
-    pairs = []
-    for a, b in combinations(range(n_coders), 2):
-        both = (grid[:, a] >= 0) & (grid[:, b] >= 0)
-        pa = codings.presence[grid[both, a]]
-        pb = codings.presence[grid[both, b]]
-        n = int(both.sum())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ra = np.count_nonzero(pa, axis=0) / n
-            rb = np.count_nonzero(pb, axis=0) / n
-            observed = 1 - np.count_nonzero(pa ^ pb, axis=0) / n
-            expected = ra * rb + (1 - ra) * (1 - rb)
-            kappas = np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
-        pairs.append(
-            {
-                "coder_a": str(codings.coders[a]),
-                "coder_b": str(codings.coders[b]),
-                "kappas": [float(x) for x in kappas] if n else [math.nan] * len(codings.codes),
-                "n": n,
-            }
-        )
-    return pairs
+def coding_pairs(codings: Codings) -> CodingPairs:
+    """Codings are sorted by unit, then coder: a unit's pairs are the codings d apart in
+    that order with the same unit, for d from 1 to the most codings of a unit − 1."""
+    m = np.bincount(codings.unit, minlength=len(codings.units))
+    index = np.arange(len(codings.unit))
+    firsts, seconds = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for d in range(1, int(m.max(initial=0))):
+        same = codings.unit[:-d] == codings.unit[d:]
+        firsts.append(index[:-d][same])
+        seconds.append(index[d:][same])
+    a, b = np.concatenate(firsts), np.concatenate(seconds)
+    n_coders = len(codings.coders)
+    kind, kinds = pd.factorize(codings.coder[a] * n_coders + codings.coder[b])
+    return CodingPairs(a, b, codings.unit[a], m, m >= 2, kind.astype(np.int64), kinds)
 
 
 @dataclass
@@ -753,144 +750,284 @@ class LabelSets:
 
     sets: np.ndarray  # bool (S, K)
     of_coding: np.ndarray  # (J) index into sets
+    words: np.ndarray  # uint64 (S, W): each set's codes as bits, to count common codes
+
+    @cached_property
+    def sizes(self) -> np.ndarray:
+        return np.bitwise_count(self.words).sum(axis=1).astype(np.float64)
+
+    def has(self, s: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """Whether set ``s`` holds ``code`` (element-wise)."""
+        word = self.words[s, code // 64]
+        return ((word >> (np.uint64(63) - (code % 64).astype(np.uint64))) & np.uint64(1)) == 1
+
+    def common(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The number of codes sets ``a`` and ``b`` share (element-wise)."""
+        result = self.sizes[a]
+        differ = np.flatnonzero(a != b)
+        shared = self.words[a[differ]] & self.words[b[differ]]
+        result[differ] = np.bitwise_count(shared).sum(axis=1)
+        return result
 
 
 def label_sets(codings: Codings) -> LabelSets:
-    packed = np.packbits(codings.presence, axis=1)
-    if packed.shape[1] == 0:
-        packed = np.zeros((len(packed), 1), dtype=np.uint8)
-    rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
-    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
-    return LabelSets(codings.presence[first], inverse.ravel().astype(np.int64))
+    """Each coding's set gets an exact integer key (its sorted codes as digits in base
+    K + 1) when the largest set fits in 62 bits, else the key is its bits; keys are
+    factorized by hashing, so sets are numbered in order of first appearance."""
+    n_codings, n_codes = len(codings.unit), len(codings.codes)
+    per_coding = np.bincount(codings.applied_coding, minlength=n_codings)
+    if per_coding.max(initial=0) * math.log2(n_codes + 1) < 62:
+        starts = np.cumsum(per_coding) - per_coding
+        position = np.arange(len(codings.applied_code)) - np.repeat(starts, per_coding)
+        digits = (codings.applied_code + 1) * (n_codes + 1) ** position
+        key = np.zeros(n_codings, dtype=np.int64)
+        coded = per_coding > 0
+        if coded.any():
+            key[coded] = np.add.reduceat(digits, starts[coded])
+        of_coding, distinct = pd.factorize(key)
+        n_sets = len(distinct)
+    else:
+        packed = np.ascontiguousarray(np.packbits(codings.presence, axis=1))
+        rows = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, of_coding = np.unique(rows, return_inverse=True)
+        n_sets = int(of_coding.max()) + 1
+    first = np.zeros(n_sets, dtype=np.int64)
+    first[of_coding] = np.arange(n_codings)  # any coding of the set stands for it
+    lengths = per_coding[first]
+    starts = np.cumsum(per_coding) - per_coding
+    sets = np.zeros((n_sets, n_codes), dtype=bool)
+    sets[
+        np.repeat(np.arange(n_sets), lengths),
+        codings.applied_code[_ranges(starts[first], lengths)],
+    ] = True
+    packed = np.packbits(sets, axis=1)
+    width = max(1, -(-packed.shape[1] // 8))
+    padded = np.zeros((n_sets, width * 8), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    words = padded.view(">u8").astype(np.uint64)  # code c is bit 63 − c % 64 of word c // 64
+    return LabelSets(sets, of_coding.astype(np.int64), words)
 
 
-def label_set_variable(codings: Codings, sets: LabelSets) -> Variable:
-    """Each coding's label set as one nominal value ('a|b', '' for none)."""
-    labels = np.asarray(
-        ["|".join(str(c) for c in codings.codes[row]) for row in sets.sets], dtype=object
-    )
-    return Variable(
-        codings.unit, codings.coder, sets.of_coding, labels, codings.coders, len(codings.units)
-    )
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenated index ranges starts[i] ... starts[i] + lengths[i] − 1."""
+    offsets = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
 
 
-class _MasiAgreement:
-    """Σ n_c n_k J(c,k)·M(c,k) over all pairs of label sets, without enumerating pairs.
+# Bootstrap by patterns of units
 
-    MASI depends on a pair of sets only through their sizes a, b and intersection size i.
-    For each t, Σ_T F_a(T) F_b(T), with F_a(T) the number of values of size a that
-    contain the t-subset T, equals Σ over pairs of sizes (a, b) of n_c n_k C(i, t); the
-    binomial inversion of these moments gives the weight of each (a, b, i). Only the
-    subsets of the sets that occur are enumerated, so the cost grows with the values'
-    sizes, not with the square of the number of distinct sets.
+
+@dataclass
+class _Patterns:
+    """Pairable units grouped by what one unit adds to the sums a figure is computed from.
+
+    Drawing n units with replacement from n pairable units draws a unit of pattern p with
+    probability (units of p) / n each time, so the units of each pattern in a resample are
+    Multinomial(n, pattern shares): a replicate is one draw of a small multinomial instead
+    of n unit indices, with exactly the distribution of resampling units. ``counts`` may
+    hold one row per figure (per code) over the same units and the same patterns; each
+    row is drawn on its own.
     """
 
-    MAX_SET_SIZE = 12
+    counts: np.ndarray  # (F, P) units of each pattern, per figure
+    values: np.ndarray  # (P, V) what one unit of each pattern adds to the V sums
+    finish: Callable[[np.ndarray], np.ndarray]  # (b, F, V) replicate sums → (b, F) alphas
 
-    def __init__(self, sets: np.ndarray):
-        from scipy.sparse import csr_matrix
-
-        sizes = sets.sum(axis=1)
-        self.size_values = np.unique(sizes)
-        size_pos = {int(s): p for p, s in enumerate(self.size_values)}
-        subset_ids: dict[tuple[int, ...], int] = {}
-        key_ids: dict[tuple[int, int], int] = {}
-        rows, cols = [], []
-        for c, row in enumerate(sets):
-            members = np.flatnonzero(row).tolist()
-            a = size_pos[len(members)]
-            for t in range(len(members) + 1):
-                for subset in combinations(members, t):
-                    sid = subset_ids.setdefault(subset, len(subset_ids))
-                    kid = key_ids.setdefault((a, sid), len(key_ids))
-                    rows.append(c)
-                    cols.append(kid)
-        self.incidence = csr_matrix(
-            (np.ones(len(rows)), (rows, cols)), shape=(len(sets), len(key_ids))
-        )
-        subset_size = np.array([len(s) for s in subset_ids], dtype=np.int64)
-        key_size = np.array([a for a, _ in key_ids], dtype=np.int64)
-        key_subset = np.array([sid for _, sid in key_ids], dtype=np.int64)
-        self.by_t = []
-        for t in range(int(subset_size.max()) + 1 if len(subset_size) else 0):
-            keys = np.flatnonzero(subset_size[key_subset] == t)
-            local_subsets, local = np.unique(key_subset[keys], return_inverse=True)
-            self.by_t.append((keys, key_size[keys], local.ravel(), len(local_subsets)))
-        n_sizes = len(self.size_values)
-        top = int(self.size_values.max()) if n_sizes else 0
-        a = self.size_values[:, None, None].astype(np.float64)
-        b = self.size_values[None, :, None].astype(np.float64)
-        i = np.arange(top + 1, dtype=np.float64)[None, None, :]
-        self.jm = np.where((a == 0) & (b == 0) & (i == 0), 1.0, 1.0 - _masi_from_sizes(a, b, i))
-        self.jm = np.where(i <= np.minimum(a, b), self.jm, 0.0)
-        # inversion[t, i] = (-1)^(t-i) C(t, i): moments over C(i, t) → counts per i.
-        self.inversion = np.array(
-            [[(-1) ** (t - k) * math.comb(t, k) if k <= t else 0 for k in range(top + 1)]
-             for t in range(top + 1)], dtype=np.float64,
-        )  # fmt: skip
-
-    def agreement(self, n_v: np.ndarray) -> np.ndarray:
-        """Σ n_c n_k JM(c, k) for each row of value totals ``n_v`` (b, S)."""
-        n_sizes = len(self.size_values)
-        widest = max((count for *_, count in self.by_t), default=1)
-        step = max(1, 4_000_000 // (n_sizes * widest))
-        out = np.empty(len(n_v))
-        for start in range(0, len(n_v), step):
-            rows = n_v[start : start + step]
-            totals = np.asarray((self.incidence.T @ rows.T).T)  # (b, keys)
-            moments = np.zeros((len(rows), n_sizes, n_sizes, len(self.inversion)))
-            for t, (keys, sizes, local, count) in enumerate(self.by_t):
-                grid = np.zeros((len(rows), n_sizes, count))
-                grid[:, sizes, local] = totals[:, keys]
-                moments[..., t] = grid @ grid.transpose(0, 2, 1)
-            per_intersection = moments @ self.inversion  # (b, a, b, i)
-            out[start : start + step] = (per_intersection * self.jm[None]).sum(axis=(1, 2, 3))
-        return out
+    def replicates(self, rng: np.random.Generator, replicates: int) -> np.ndarray:
+        n_figures, n_patterns = self.counts.shape
+        n_units = int(self.counts[0].sum())
+        shares = self.counts / n_units
+        result = np.empty((replicates, n_figures))
+        step = max(1, 2_000_000 // (n_figures * n_patterns))
+        for start in range(0, replicates, step):
+            size = min(step, replicates - start)
+            drawn = rng.multinomial(n_units, shares, size=(size, n_figures))
+            result[start : start + size] = self.finish(drawn @ self.values)
+        return result
 
 
-def masi_alpha(codings: Codings, sets: LabelSets) -> tuple[dict[str, Any], _Replicable | None]:
-    """Alpha over label sets with the MASI distance, and what its bootstrap needs."""
-    var = Variable(
-        codings.unit, codings.coder, sets.of_coding, np.arange(len(sets.sets)),
-        codings.coders, len(codings.units),
-    )  # fmt: skip
-    entries = _entries(var, off_diagonal_only=True)
-    result: dict[str, Any] = {"alpha": math.nan, "alpha_ci95": None}
-    if entries is None:
-        return result, None
-    from scipy.sparse import csr_matrix, hstack
+def _group_units(observed: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (observed, m) rows (one row per unit) and how many units share each."""
+    by_observed, _ = pd.factorize(observed)
+    group, _ = pd.factorize(by_observed.astype(np.int64) * (int(m.max()) + 1) + m.astype(np.int64))
+    counts = np.bincount(group)
+    first = np.zeros(len(counts), dtype=np.int64)
+    first[group] = np.arange(len(group))
+    return np.column_stack([observed[first], m[first]]), counts
 
-    members = sets.sets
-    sizes = members.sum(axis=1).astype(np.float64)
-    common = (members[entries.va] & members[entries.vb]).sum(axis=1).astype(np.float64)
-    distance = _masi_from_sizes(sizes[entries.va], sizes[entries.vb], common)
-    n_units = len(entries.pairable_units)
-    disagreement = np.bincount(entries.local, weights=entries.weight * distance, minlength=n_units)
-    n_total = entries.n_v.sum()
-    if sizes.max(initial=0) <= _MasiAgreement.MAX_SET_SIZE:
-        pairs = _MasiAgreement(members)
 
-        def expected_of(n_v: np.ndarray) -> np.ndarray:
-            return n_v.sum(axis=1) ** 2 - pairs.agreement(n_v)
-
-    else:
-        full = float(n_total**2 - _masi_agreement_dense(entries.n_v, members, sizes))
-
-        def expected_of(n_v: np.ndarray) -> np.ndarray:
-            # Very large sets: hold the expected disagreement per pair of values fixed.
-            n = n_v.sum(axis=1)
-            return full * n * (n - 1) / (n_total * (n_total - 1))
-
-    result["alpha"] = float(
-        _alpha_ratio(n_total, disagreement.sum(), expected_of(entries.n_v[None, :])[0])
-    )
-    features = hstack([csr_matrix(disagreement[:, None]), entries.unit_values], format="csr")
+def _label_set_patterns(observed: np.ndarray, m: np.ndarray, expected: float) -> _Patterns:
+    """Replicates of a label-set alpha: each resample's observed disagreement per value over
+    the expected disagreement per pair of values of the full data, held fixed (as in
+    Hayes & Krippendorff 2007). ``observed`` is each pairable unit's Σ o·d."""
+    n = m.sum()
+    per_pair = expected / (n * (n - 1))
+    rows, counts = _group_units(observed, m)
 
     def finish(sums: np.ndarray) -> np.ndarray:
-        n_v = sums[:, 1:]
-        return _alpha_ratio(n_v.sum(axis=1), sums[:, 0], expected_of(n_v))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1.0 - sums[..., 0] / sums[..., 1] / per_pair
 
-    return result, _Replicable(features, finish)
+    return _Patterns(counts[None, :], rows, finish)
+
+
+# Figures over label sets
+
+
+def label_set_figures(
+    codings: Codings, sets: LabelSets, pairs: CodingPairs
+) -> tuple[dict[str, Any], _Patterns | None]:
+    """Exact-match figures over label sets (each set one nominal value)."""
+    value = sets.of_coding
+    agree = value[pairs.a] == value[pairs.b]
+    # Agreeing pairs per unit: Σ_v n_uv² = m_u + 2 × agreeing pairs.
+    agreeing = np.bincount(pairs.unit, weights=agree, minlength=len(codings.units))
+    pairable = pairs.pairable
+    m_p, agreeing_p = pairs.m[pairable].astype(np.float64), agreeing[pairable]
+    n_v = np.bincount(value[pairable[codings.unit]], minlength=len(sets.sets)).astype(np.float64)
+    n = m_p.sum()
+    figures: dict[str, Any] = {
+        "krippendorff_alpha": math.nan,
+        "alpha_ci95": None,
+        "n_units_pairable": int(pairable.sum()),
+        "n_pairable_values": int(n),
+        "fleiss_kappa": None,
+        "fleiss_kappa_note": "no unit was coded by two or more coders",
+        "percent_agreement": math.nan,
+        "cohen_kappa": _set_pair_kappas(codings, value, pairs, agree),
+    }
+    if not len(m_p):
+        return figures, None
+    observed = m_p - 2 * agreeing_p / (m_p - 1)
+    expected = n**2 - (n_v**2).sum()
+    figures["krippendorff_alpha"] = float(_alpha_ratio(n, observed.sum(), expected))
+    figures["percent_agreement"] = float((2 * agreeing_p / (m_p * (m_p - 1))).mean())
+    figures["fleiss_kappa"], figures["fleiss_kappa_note"] = _set_fleiss(m_p, agreeing_p, n_v)
+    patterns = None
+    if expected > 0 and n >= 2:
+        patterns = _label_set_patterns(observed, m_p, expected)
+    return figures, patterns
+
+
+def _set_fleiss(m_p: np.ndarray, agreeing_p: np.ndarray, n_v: np.ndarray):
+    ratings = np.unique(m_p).astype(np.int64)
+    if len(ratings) > 1:
+        return None, (
+            f"units have between {ratings.min()} and {ratings.max()} ratings; "
+            "Fleiss' kappa needs the same number for every unit"
+        )
+    raters = float(ratings[0])
+    p_value = n_v / (len(m_p) * raters)
+    p_bar = ((2 * agreeing_p) / (raters * (raters - 1))).mean()
+    p_e = (p_value**2).sum()
+    if p_e == 1:
+        return None, "every rating has the same value; Fleiss' kappa is undefined"
+    return float((p_bar - p_e) / (1 - p_e)), f"{len(m_p)} units with {int(raters)} ratings each"
+
+
+def _set_pair_kappas(
+    codings: Codings, value: np.ndarray, pairs: CodingPairs, agree: np.ndarray
+) -> list[dict[str, Any]]:
+    """Cohen's kappa and agreement of each coder pair on the units both coded (exact sets)."""
+    n_kinds, n_values = len(pairs.kinds), int(value.max(initial=0)) + 1
+    n_pair = np.bincount(pairs.kind, minlength=n_kinds)
+    agreeing = np.bincount(pairs.kind, weights=agree, minlength=n_kinds)
+    # Σ_v (a's count of v) × (b's count of v), per pair of coders.
+    if n_kinds * n_values <= 10_000_000:
+        first = np.bincount(pairs.kind * n_values + value[pairs.a], minlength=n_kinds * n_values)
+        second = np.bincount(pairs.kind * n_values + value[pairs.b], minlength=n_kinds * n_values)
+        margins = (first * second).reshape(n_kinds, n_values).sum(axis=1).astype(np.float64)
+    else:
+        first, first_n = np.unique(pairs.kind * n_values + value[pairs.a], return_counts=True)
+        second, second_n = np.unique(pairs.kind * n_values + value[pairs.b], return_counts=True)
+        shared, at_first, at_second = np.intersect1d(first, second, return_indices=True)
+        margins = np.bincount(
+            shared // n_values,
+            weights=(first_n[at_first] * second_n[at_second]).astype(np.float64),
+            minlength=n_kinds,
+        )
+    result = []
+    for a, b, i in pairs.by_coder_pair(len(codings.coders)):
+        n = int(n_pair[i]) if i is not None else 0
+        kappa = share = math.nan
+        if n:
+            share = float(agreeing[i] / n)
+            kappa = _kappa(share, margins[i] / n**2)
+        result.append(
+            {
+                "coder_a": str(codings.coders[a]),
+                "coder_b": str(codings.coders[b]),
+                "kappa": kappa,
+                "percent_agreement": share,
+                "n": n,
+            }
+        )
+    return result
+
+
+def masi_agreement(sets: np.ndarray, n_v: np.ndarray) -> float:
+    """Σ n_c n_k J(c,k)·M(c,k) over all ordered pairs of label sets, c = k included.
+
+    MASI depends on a pair of sets only through their sizes a, b and intersection size i.
+    For each t, Σ_T F_a(T) F_b(T), with F_a(T) the count of the values of size a that
+    contain the t-subset T, equals Σ n_c n_k C(i, t) over the pairs of sets of sizes
+    (a, b); the binomial inversion of these moments gives the weight of each (a, b, i).
+    Only subsets of the sets that occur are enumerated, so the cost grows with 2^size
+    per set, not with the square of the number of distinct sets.
+    """
+    used = n_v > 0
+    sets, n_v = sets[used], n_v[used]
+    sizes = sets.sum(axis=1)
+    if len(sizes) == 0:
+        return 0.0
+    if sizes.max() > MAX_ENUMERATED_SET_SIZE:
+        return _masi_agreement_dense(n_v, sets, sizes.astype(np.float64))
+    size_values, size_pos = np.unique(sizes, return_inverse=True)
+    n_sizes, top, n_codes = len(size_values), int(size_values.max()), sets.shape[1]
+    members_of = {}
+    for a in size_values.tolist():
+        chosen = np.flatnonzero(sizes == a)
+        members_of[a] = chosen, np.nonzero(sets[chosen])[1].reshape(len(chosen), a)
+    moments = np.zeros((top + 1, n_sizes, n_sizes))
+    for t in range(top + 1):
+        keys, weights, rows = [], [], []
+        for a in size_values[size_values >= t].tolist():
+            chosen, members = members_of[a]
+            combos = np.array(list(combinations(range(a), t)), dtype=np.int64)
+            combos = combos.reshape(math.comb(a, t), t)
+            keys.append(members[:, combos].reshape(len(chosen) * len(combos), t))
+            weights.append(np.repeat(n_v[chosen], len(combos)))
+            rows.append(np.repeat(size_pos[chosen], len(combos)))
+        subsets = np.concatenate(keys)
+        if t == 0:
+            subset_id, n_subsets = np.zeros(len(subsets), dtype=np.int64), 1
+        elif n_codes**t < 2**62:
+            code = subsets @ (n_codes ** np.arange(t - 1, -1, -1, dtype=np.int64))
+            distinct, subset_id = np.unique(code, return_inverse=True)
+            n_subsets = len(distinct)
+        else:
+            distinct, subset_id = np.unique(subsets, axis=0, return_inverse=True)
+            n_subsets = len(distinct)
+        totals = np.bincount(
+            np.concatenate(rows) * n_subsets + subset_id.ravel(),
+            weights=np.concatenate(weights),
+            minlength=n_sizes * n_subsets,
+        ).reshape(n_sizes, n_subsets)
+        moments[t] = totals @ totals.T
+    # inversion[t, i] = (-1)^(t-i) C(t, i): moments over C(i, t) → pairs per i.
+    inversion = np.array(
+        [[(-1) ** (t - i) * math.comb(t, i) if i <= t else 0 for i in range(top + 1)]
+         for t in range(top + 1)], dtype=np.float64,
+    )  # fmt: skip
+    per_intersection = np.einsum("tab,ti->abi", moments, inversion)
+    a = size_values[:, None, None].astype(np.float64)
+    b = size_values[None, :, None].astype(np.float64)
+    i = np.arange(top + 1, dtype=np.float64)[None, None, :]
+    jm = np.where(i <= np.minimum(a, b), 1.0 - _masi_from_sizes(a, b, i), 0.0)
+    return float((per_intersection * jm).sum())
+
+
+MAX_ENUMERATED_SET_SIZE = 12
 
 
 def _masi_agreement_dense(n_v: np.ndarray, sets: np.ndarray, sizes: np.ndarray) -> float:
@@ -905,68 +1042,179 @@ def _masi_agreement_dense(n_v: np.ndarray, sets: np.ndarray, sizes: np.ndarray) 
     return total
 
 
-def per_code_figures(codings: Codings) -> tuple[dict[str, dict[str, Any]], _Replicable | None]:
-    """Binary present/absent figures for every code, vectorized across codes."""
-    from scipy.sparse import csr_matrix, hstack
+def masi_alpha(
+    codings: Codings, sets: LabelSets, pairs: CodingPairs
+) -> tuple[dict[str, Any], _Patterns | None]:
+    """Alpha over label sets with the MASI distance, and the patterns for its interval."""
+    result: dict[str, Any] = {"alpha": math.nan, "alpha_ci95": None}
+    pairable = pairs.pairable
+    if not pairable.any():
+        return result, None
+    value = sets.of_coding
+    va, vb = value[pairs.a], value[pairs.b]
+    distance = _masi_from_sizes(sets.sizes[va], sets.sizes[vb], sets.common(va, vb))
+    m_p = pairs.m[pairable].astype(np.float64)
+    # Each unordered pair counts twice in the coincidences, weighted 1 / (m_u − 1).
+    per_unit = np.bincount(pairs.unit, weights=distance, minlength=len(codings.units))
+    observed = 2 * per_unit[pairable] / (m_p - 1)
+    n_v = np.bincount(value[pairable[codings.unit]], minlength=len(sets.sets)).astype(np.float64)
+    n = m_p.sum()
+    expected = n**2 - masi_agreement(sets.sets, n_v)
+    result["alpha"] = float(_alpha_ratio(n, observed.sum(), expected))
+    if not (expected > 0 and n >= 2):
+        return result, None
+    return result, _label_set_patterns(observed, m_p, expected)
 
-    presence = codings.presence
-    n_codes = presence.shape[1]
-    n_units = len(codings.units)
-    m = np.bincount(codings.unit, minlength=n_units).astype(np.float64)
-    applied_coding, applied_code = codings.applied_coding, codings.applied_code
-    present = (
-        np.bincount(
-            codings.unit[applied_coding] * n_codes + applied_code, minlength=n_units * n_codes
-        )
-        .reshape(n_units, n_codes)
-        .astype(np.float64)
-    )
-    pairable = m >= 2
-    m_p, n1 = m[pairable], present[pairable]
-    n0 = m_p[:, None] - n1
-    w = 1.0 / (m_p - 1)
-    disagreement = n0 * n1 * w[:, None]  # each unit's o_01 per code
-    n_total = m_p.sum()
-    ones = n1.sum(axis=0)
-    alphas = _alpha_ratio(n_total, 2 * disagreement.sum(axis=0), 2 * ones * (n_total - ones))
+
+# Figures per code (present / absent)
+
+
+def per_code_figures(
+    codings: Codings, pairs: CodingPairs, sets: LabelSets
+) -> tuple[dict[str, dict[str, Any]], _Patterns | None]:
+    """Binary present/absent figures for every code, from the units' patterns.
+
+    A pairable unit's contribution to a code's figures depends only on its pattern: its
+    number of coders m and the number n1 of them who applied the code. Units without the
+    code (n1 = 0) are counted by subtraction, so the work grows with the code
+    applications, not with units × codes.
+    """
+    n_codes = len(codings.codes)
+    m, pairable = pairs.m, pairs.pairable
+    applied_unit = codings.unit[codings.applied_coding]
+    kept = pairable[applied_unit]
+    keys, n1 = _counts(applied_unit[kept] * n_codes + codings.applied_code[kept])
+    m_values, units_per_m = np.unique(m[pairable], return_counts=True)
+    offsets = (np.cumsum(m_values + 1) - (m_values + 1)).astype(np.int64)
+    n_patterns = int((m_values + 1).sum())
+    pattern_m = np.repeat(m_values, m_values + 1).astype(np.float64)
+    pattern_n1 = (np.arange(n_patterns) - np.repeat(offsets, m_values + 1)).astype(np.float64)
+    pattern_n0 = pattern_m - pattern_n1
+    at = offsets[np.searchsorted(m_values, m[keys // n_codes])] + n1
+    counts = np.bincount(
+        (keys % n_codes) * n_patterns + at, minlength=n_codes * n_patterns
+    ).reshape(n_codes, n_patterns)
+    if n_patterns:
+        counts[:, offsets] = units_per_m[None, :] - np.add.reduceat(counts, offsets, axis=1)
+    n_pairable = int(pairable.sum())
+    n_total = float((m_values * units_per_m).sum())
     with np.errstate(divide="ignore", invalid="ignore"):
-        agreeing = (n1 * (n1 - 1) + n0 * (n0 - 1)) / (m_p * (m_p - 1))[:, None]
-    percent = agreeing.mean(axis=0) if len(m_p) else np.full(n_codes, math.nan)
-    disagreeing_units = ((n1 > 0) & (n0 > 0)).sum(axis=0)
-    prevalence = np.bincount(applied_code, minlength=n_codes) / len(codings.unit)
-    pair_kappas = _per_code_pair_kappas(codings)
-    fleiss = _per_code_fleiss(m_p, n1)
+        o_01 = pattern_n0 * pattern_n1 / (pattern_m - 1)  # each unit's o_01 per pattern
+        agreeing = (pattern_n1 * (pattern_n1 - 1) + pattern_n0 * (pattern_n0 - 1)) / (
+            pattern_m * (pattern_m - 1)
+        )
+    disagreement = counts @ o_01
+    ones = counts @ pattern_n1
+    alphas = _alpha_ratio(n_total, 2 * disagreement, 2 * ones * (n_total - ones))
+    percent = counts @ agreeing / n_pairable if n_pairable else np.full(n_codes, math.nan)
+    disagreeing_units = counts[:, (pattern_n1 > 0) & (pattern_n0 > 0)].sum(axis=1)
+    prevalence = np.bincount(codings.applied_code, minlength=n_codes) / len(codings.unit)
+    pair_kappas = _per_code_pair_kappas(codings, pairs, sets)
+    fleiss = _per_code_fleiss(m_values, counts, pattern_n1, pattern_n0, n_pairable)
     result = {}
     for k, code in enumerate(codings.codes):
-        pairs = [
+        code_pairs = [
             {"coder_a": p["coder_a"], "coder_b": p["coder_b"], "kappa": p["kappas"][k], "n": p["n"]}
             for p in pair_kappas
         ]
-        defined = [p["kappa"] for p in pairs if not math.isnan(p["kappa"])]
+        defined = [p["kappa"] for p in code_pairs if not math.isnan(p["kappa"])]
         result[str(code)] = {
             "alpha": float(alphas[k]),
             "alpha_ci95": None,
             "kappa": float(np.mean(defined)) if defined else math.nan,
-            "cohen_kappa": pairs,
+            "cohen_kappa": code_pairs,
             "fleiss_kappa": fleiss[0][k] if fleiss[0] is not None else None,
             "fleiss_kappa_note": fleiss[1],
             "percent_agreement": float(percent[k]),
-            "n_units": int(pairable.sum()),
+            "n_units": n_pairable,
             "n_pairable_values": int(n_total),
             "prevalence": float(prevalence[k]),
             "units_with_disagreement": int(disagreeing_units[k]),
         }
-    if not len(m_p):
+    if not n_pairable or not n_codes:
         return result, None
-    features = hstack(
-        [csr_matrix(disagreement), csr_matrix(n1), csr_matrix(m_p[:, None])], format="csr"
-    )
+    values = np.column_stack([o_01, pattern_n1, pattern_m])
 
     def finish(sums: np.ndarray) -> np.ndarray:
-        o_rep, ones_rep, n_rep = sums[:, :n_codes], sums[:, n_codes:-1], sums[:, -1:]
+        o_rep, ones_rep, n_rep = sums[..., 0], sums[..., 1], sums[..., 2]
         return _alpha_ratio(n_rep, 2 * o_rep, 2 * ones_rep * (n_rep - ones_rep))
 
-    return result, _Replicable(features, finish)
+    return result, _Patterns(counts, values, finish)
+
+
+def _counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys and their counts; a stable sort is fast on keys already nearly sorted."""
+    ordered = np.sort(keys, kind="stable")
+    new = np.ones(len(ordered), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(new)
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
+
+
+def _per_code_fleiss(
+    m_values: np.ndarray, counts: np.ndarray, n1: np.ndarray, n0: np.ndarray, n_units: int
+) -> tuple[list | None, str]:
+    if len(m_values) == 0:
+        return None, "no unit was coded by two or more coders"
+    if len(m_values) > 1:
+        return None, (
+            f"units have between {int(m_values.min())} and {int(m_values.max())} ratings; "
+            "Fleiss' kappa needs the same number for every unit"
+        )
+    raters = float(m_values[0])
+    p1 = (counts @ n1) / (n_units * raters)
+    p_bar = (counts @ ((n1**2 + n0**2 - raters) / (raters * (raters - 1)))) / n_units
+    p_e = p1**2 + (1 - p1) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(p_e < 1, (p_bar - p_e) / (1 - p_e), np.nan)
+    note = f"{int(n_units)} units with {int(raters)} ratings each"
+    return [float(x) if np.isfinite(x) else None for x in kappa], note
+
+
+def _per_code_pair_kappas(
+    codings: Codings, pairs: CodingPairs, sets: LabelSets
+) -> list[dict[str, Any]]:
+    """Cohen's kappa per code for each coder pair, from 2 × 2 tables counted per pair kind.
+
+    For each pair of codings of a unit, the codes of the first coding are listed: they
+    count towards "a applied" and, where the second coding's set has them too, "both
+    applied"; the codes of the second coding count towards "b applied".
+    """
+    n_codes, kind, n_kinds = len(codings.codes), pairs.kind, len(pairs.kinds)
+    n_pair = np.bincount(kind, minlength=n_kinds)
+    per_coding = np.bincount(codings.applied_coding, minlength=len(codings.unit))
+    starts = np.cumsum(per_coding) - per_coding
+    cells = n_kinds * n_codes
+    lengths = per_coding[pairs.a]
+    code_a = codings.applied_code[_ranges(starts[pairs.a], lengths)]
+    cell_a = np.repeat(kind, lengths) * n_codes + code_a
+    a_applied = np.bincount(cell_a, minlength=cells)
+    in_b = sets.has(np.repeat(sets.of_coding[pairs.b], lengths), code_a)
+    both = np.bincount(cell_a[in_b], minlength=cells)
+    lengths = per_coding[pairs.b]
+    code_b = codings.applied_code[_ranges(starts[pairs.b], lengths)]
+    b_applied = np.bincount(np.repeat(kind, lengths) * n_codes + code_b, minlength=cells)
+    result = []
+    for a, b, i in pairs.by_coder_pair(len(codings.coders)):
+        n = int(n_pair[i]) if i is not None else 0
+        kappas = [math.nan] * n_codes
+        if n:
+            rows = slice(i * n_codes, (i + 1) * n_codes)
+            ra, rb = a_applied[rows] / n, b_applied[rows] / n
+            with np.errstate(divide="ignore", invalid="ignore"):
+                observed = 1 - (a_applied[rows] + b_applied[rows] - 2 * both[rows]) / n
+                expected = ra * rb + (1 - ra) * (1 - rb)
+                kappas = np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
+            kappas = [float(x) for x in kappas]
+        result.append(
+            {
+                "coder_a": str(codings.coders[a]),
+                "coder_b": str(codings.coders[b]),
+                "kappas": kappas,
+                "n": n,
+            }
+        )
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -974,19 +1222,22 @@ def per_code_figures(codings: Codings) -> tuple[dict[str, dict[str, Any]], _Repl
 
 
 def agreement_report(
-    table: pd.DataFrame,
+    table: pd.DataFrame | Codings,
     *,
     mode: str = "auto",
     level: str = "nominal",
     replicates: int = DEFAULT_BOOTSTRAP,
     seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
-    """Every figure for a long table; the one function behind the command and the page."""
+    """Every figure for a long table (or its codings already as arrays, see
+    ``analysis.codings.project_codings``); the one function behind the command and the page."""
     if mode not in MODES:
         raise AgreementInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if level not in LEVELS:
         raise AgreementInputError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
-    codings = to_codings(table)
+    codings = table if isinstance(table, Codings) else to_codings(table)
+    if len(codings.unit) == 0:
+        raise AgreementInputError("no codings to measure")
     used = detect_mode(codings) if mode == "auto" else mode
     report: dict[str, Any] = {
         "mode": used,
@@ -1022,25 +1273,30 @@ def agreement_report(
         report.update(single_report(var, level, replicates=replicates, seed=seed))
         return report
     sets = label_sets(codings)
-    overall = single_report(label_set_variable(codings, sets), "nominal", replicates=0, seed=seed)
+    pairs = coding_pairs(codings)
+    overall, exact_patterns = label_set_figures(codings, sets, pairs)
     report.update(overall)
     report["overall_note"] = (
         "Overall figures compare each coder's label set as one nominal value (exact match); "
         "masi_alpha gives partial credit to overlapping sets; per_code reads each code as "
         "present or absent."
     )
-    masi, masi_part = masi_alpha(codings, sets)
-    per_code, per_code_part = per_code_figures(codings)
-    if replicates > 0 and masi_part is not None:
-        # The three figures share their pairable units, hence one set of resamples.
-        _, exact_part, n_units = variable_alpha(label_set_variable(codings, sets), "nominal")
-        exact, masi_reps, code_reps = _bootstrap(
-            [exact_part, masi_part, per_code_part], n_units, replicates, seed
-        )
-        report["alpha_ci95"] = percentile_interval(exact)
-        masi["alpha_ci95"] = percentile_interval(masi_reps)
-        for k, figures in enumerate(per_code.values()):
-            figures["alpha_ci95"] = percentile_interval(code_reps[:, k])
+    masi, masi_patterns = masi_alpha(codings, sets, pairs)
+    per_code, code_patterns = per_code_figures(codings, pairs, sets)
+    if replicates > 0:
+        rng = np.random.default_rng(seed)
+        if exact_patterns is not None:
+            report["alpha_ci95"] = percentile_interval(
+                exact_patterns.replicates(rng, replicates)[:, 0]
+            )
+        if masi_patterns is not None:
+            masi["alpha_ci95"] = percentile_interval(
+                masi_patterns.replicates(rng, replicates)[:, 0]
+            )
+        if code_patterns is not None:
+            code_reps = code_patterns.replicates(rng, replicates)
+            for k, figures in enumerate(per_code.values()):
+                figures["alpha_ci95"] = percentile_interval(code_reps[:, k])
     report["masi_alpha"] = masi["alpha"]
     report["masi_alpha_ci95"] = masi["alpha_ci95"]
     report["per_code"] = per_code
@@ -1152,6 +1408,13 @@ def methods_paragraph(report: dict[str, Any], *, scope: str = "") -> str:
         "Over whole label sets, Krippendorff's alpha with the MASI distance "
         f"(Passonneau, 2006) was {masi}, and with exact matching {exact}."
     )
+    if report["masi_alpha_ci95"] or report["alpha_ci95"]:
+        parts.append(
+            "Intervals are 2.5th to 97.5th percentiles over bootstrap resamples of units; "
+            "per-code alphas were recomputed in full on each resample, while for the "
+            "label-set alphas the expected disagreement was held at its value in the full "
+            "data (Hayes & Krippendorff, 2007)."
+        )
     if kappas:
         parts.append(
             f"Cohen's kappa on label sets ranged from {min(kappas):.3f} to {max(kappas):.3f} "

@@ -26,7 +26,7 @@ from .agreement import (
     methods_paragraph,
     to_json_ready,
 )
-from .codings import CATEGORY_DEPTH, code_labels, long_table
+from .codings import CATEGORY_DEPTH, code_labels, project_codings
 
 TREE_LEVELS = [("coded", "Codes as applied"), ("category", "Categories")]
 
@@ -102,14 +102,14 @@ def project_report(project: Project, scope: Scope) -> dict[str, Any] | None:
     key = "agreement:" + hashlib.sha256(scope_key.encode()).hexdigest()
     report = cache.get(key)
     if report is None:
-        table = long_table(
+        codings = project_codings(
             project,
             round=scope.round,
             version=scope.version,
             depth=CATEGORY_DEPTH if scope.category else None,
         )
         report = to_json_ready(
-            agreement_report(table, mode="multi", replicates=DEFAULT_BOOTSTRAP, seed=DEFAULT_SEED)
+            agreement_report(codings, mode="multi", replicates=DEFAULT_BOOTSTRAP, seed=DEFAULT_SEED)
         )
         cache.set(key, report, 60 * 60)
     return report

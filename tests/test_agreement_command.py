@@ -7,12 +7,13 @@ import re
 from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from analysis.agreement import NOT_RELEVANT, write_long_csv
-from analysis.codings import long_table
+from analysis.agreement import NOT_RELEVANT, to_codings, write_long_csv
+from analysis.codings import long_table, project_codings
 from coding.models import Coding
 from tests.factories_codings import make_codebook, make_coded_project
 
@@ -96,6 +97,36 @@ def test_round_filter_reads_only_that_round(users):
     assert report["n_units"] == 2
     assert report["per_code"]["split"]["percent_agreement"] == 1.0
     assert report["per_code"]["stream"]["percent_agreement"] == 0.0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("depth", [None, 0, 1])
+@pytest.mark.parametrize("round_name", [None, "main"])
+@pytest.mark.parametrize("dense_ids", [4, 0])
+def test_codings_read_as_arrays_equal_those_of_the_long_table(
+    users, depth, round_name, dense_ids, monkeypatch
+):
+    monkeypatch.setattr("analysis.codings.DENSE_IDS", dense_ids)  # 0: the subquery path
+    project = make_coded_project(users)
+    filters = {"depth": depth}
+    if round_name:
+        filters["round"] = project.rounds.get(name=round_name)
+    read = project_codings(project, **filters)
+    expected = to_codings(long_table(project, **filters))
+    for field in expected.__dataclass_fields__:
+        assert np.array_equal(
+            np.asarray(getattr(read, field)).astype(str),
+            np.asarray(getattr(expected, field)).astype(str),
+        ), field
+
+
+@pytest.mark.django_db
+def test_codings_read_as_arrays_of_a_project_without_submitted_codings_are_empty(users):
+    project = make_coded_project(users)
+    Coding.objects.filter(unit__project=project).update(status=Coding.Status.DRAFT)
+    assert len(project_codings(project).unit) == 0
+    with pytest.raises(CommandError, match="no submitted codings"):
+        run("--project", project.slug)
 
 
 def write(tmp_path: Path, text: str) -> str:

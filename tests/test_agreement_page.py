@@ -130,8 +130,9 @@ def test_page_queries_are_pinned(client, users, django_assert_num_queries):
     project = make_coded_project(users)
     client.force_login(users["admin"])
     # session, user, project, role, rounds, versions coded, scope stamp, cache read,
-    # codings, applications, codes of the versions, cache write (5), code labels
-    with django_assert_num_queries(17):
+    # codings, applications, coders' usernames, codes of the versions, cache write (5),
+    # code labels
+    with django_assert_num_queries(18):
         client.get(page_url(project))
     # Cached until a coding changes: the figures are not recomputed.
     with django_assert_num_queries(9):

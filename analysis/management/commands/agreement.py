@@ -16,7 +16,7 @@ from analysis.agreement import (
     read_long_csv,
     to_json_ready,
 )
-from analysis.codings import long_table
+from analysis.codings import project_codings
 from coding.models import CodebookVersion, Project, Round
 
 
@@ -49,7 +49,9 @@ class Command(BaseCommand):
         parser.add_argument("--level", choices=LEVELS, default="nominal")
         parser.add_argument(
             "--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="B",
-            help="bootstrap replicates for the intervals (0: none)",
+            help="bootstrap resamples of units for the 95%% intervals (0: none); alpha is "
+            "recomputed in full on each, except that the label-set alphas of multi-label data "
+            "hold the expected disagreement at its full-data value",
         )  # fmt: skip
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -102,10 +104,10 @@ class Command(BaseCommand):
                 raise CommandError(f"no codebook version {options['codebook_version']}")
         if options["depth"] is not None and options["depth"] < 0:
             raise CommandError("--depth must be 0 or more")
-        table = long_table(project, round=round_, version=version, depth=options["depth"])
-        if table.empty:
+        codings = project_codings(project, round=round_, version=version, depth=options["depth"])
+        if len(codings.unit) == 0:
             raise CommandError(f"{project.slug} has no submitted codings to measure")
-        return table
+        return codings
 
 
 def _fmt(value: float | None) -> str:
