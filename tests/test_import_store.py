@@ -92,3 +92,16 @@ def test_posts_inserted_in_bulk_read_back_as_prepared_and_store_again_unchanged(
         expected = prepare_post(posted)
         assert {k: getattr(stored, k) for k in POST_FIELDS} == expected
     assert store_threads(source, [record]).writes == 0
+
+
+def test_new_threads_are_stored_alike_where_inserts_cannot_return_their_rows(monkeypatch):
+    from coding.importers import store
+
+    monkeypatch.setattr(store, "_can_return_rows", lambda model: False)
+    other = _record()
+    other.external_id = 6
+    counts = store.store_threads(make_source(), [_record(), other])
+    assert (counts.threads_new, counts.posts_new) == (2, 4)
+    for thread in Thread.objects.all():
+        assert sorted(thread.tags.values_list("name", flat=True)) == ["bert", "pytorch"]
+        assert sorted(thread.posts.values_list("external_id", flat=True)) == [11, 12]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from django.db import IntegrityError, connections, models, router, transaction
+from django.utils import timezone
 
 from ..models import ForumSource, Post, Tag, Thread
 from .html import clean_line, content_hash, html_to_text, sanitize_html
@@ -93,16 +94,21 @@ POST_FIELDS = (
 INSERT_ROWS = 500  # rows per INSERT statement, well under PostgreSQL's parameter limit
 
 
-def _tag_ids(names: list[str]) -> list[int]:
+def _tag_pks(names) -> dict[str, int]:
+    """Tag ids by name, creating the tags not stored yet."""
     wanted = sorted({clean_line(n)[:200] for n in names if clean_line(n)})
     if not wanted:
-        return []
-    existing = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
-    missing = [Tag(name=n) for n in wanted if n not in existing]
+        return {}
+    found = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
+    missing = [n for n in wanted if n not in found]
     if missing:
-        Tag.objects.bulk_create(missing, ignore_conflicts=True)
-        existing = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
-    return sorted(existing.values())
+        Tag.objects.bulk_create([Tag(name=n) for n in missing], ignore_conflicts=True)
+        found.update(Tag.objects.filter(name__in=missing).values_list("name", "pk"))
+    return found
+
+
+def _tag_ids(names: list[str]) -> list[int]:
+    return sorted(_tag_pks(names).values())
 
 
 def prepare_post(record: PostRecord) -> dict:
@@ -175,12 +181,12 @@ def store_thread(source: ForumSource, record: ThreadRecord) -> ImportCounts:
         if not counts.threads_new and not counts.threads_updated:
             counts.threads_unchanged = 1
 
-        new_posts: list[tuple[int, int, dict]] = []
+        new_posts: list[list] = []
         changed_posts: list[Post] = []
         for external_id, data in prepared.items():
             post = existing.get(external_id)
             if post is None:
-                new_posts.append((thread.pk, external_id, data))
+                new_posts.append([thread.pk, external_id, *_ordered(data, POST_FIELDS)])
             elif any(getattr(post, k) != v for k, v in data.items()):
                 for k, v in data.items():
                     setattr(post, k, v)
@@ -196,7 +202,7 @@ def store_thread(source: ForumSource, record: ThreadRecord) -> ImportCounts:
             # Free post numbers first: a renumbered post may take another's old number.
             Post.objects.bulk_update(changed_posts, POST_FIELDS)
         if new_posts:
-            _insert_posts(new_posts)
+            _insert(Post, ["thread", "external_id", *POST_FIELDS], new_posts)
         counts.posts_new = len(new_posts)
         counts.posts_updated = len(changed_posts)
     return counts
@@ -236,67 +242,81 @@ def store_threads(source: ForumSource, records: list[ThreadRecord]) -> ImportCou
 
 
 def _create_threads(source: ForumSource, records: list[ThreadRecord]) -> ImportCounts:
-    tag_ids = dict(zip(*_tag_map(r.tags for r in records), strict=True))
-    threads = Thread.objects.bulk_create(
-        [
-            Thread(source=source, external_id=r.external_id, **_thread_values(source, r))
-            for r in records
-        ]
-    )
+    tag_pks = _tag_pks([name for r in records for name in r.tags])
+    now = timezone.now()
+    rows = [
+        [source.pk, r.external_id, *_ordered(_thread_values(source, r), THREAD_FIELDS), now, now]
+        for r in records
+    ]
+    names = ["source", "external_id", *THREAD_FIELDS, "imported_at", "refreshed_at"]
+    if _can_return_rows(Thread):
+        thread_pks = dict(_insert(Thread, names, rows, returning=("external_id", "id")))
+    else:
+        _insert(Thread, names, rows)
+        thread_pks = dict(
+            Thread.objects.filter(
+                source=source, external_id__in=[r.external_id for r in records]
+            ).values_list("external_id", "pk")
+        )
     links, posts = [], []
-    for thread, record in zip(threads, records, strict=True):
-        names = {clean_line(n)[:200] for n in record.tags if clean_line(n)}
-        links += [Thread.tags.through(thread_id=thread.pk, tag_id=tag_ids[name]) for name in names]
-        prepared = {p.external_id: prepare_post(p) for p in record.posts}
-        posts += [(thread.pk, i, data) for i, data in prepared.items()]
-    Thread.tags.through.objects.bulk_create(links)
-    _insert_posts(posts)
-    return ImportCounts(threads_new=len(threads), posts_new=len(posts))
+    for record in records:
+        thread_pk = thread_pks[record.external_id]
+        tags = {clean_line(n)[:200] for n in record.tags if clean_line(n)}
+        links += [[thread_pk, tag_pks[name]] for name in sorted(tags)]
+        posts += [
+            [thread_pk, p.external_id, *_ordered(prepare_post(p), POST_FIELDS)]
+            for p in {p.external_id: p for p in record.posts}.values()
+        ]
+    _insert(Thread.tags.through, ["thread", "tag"], links)
+    _insert(Post, ["thread", "external_id", *POST_FIELDS], posts)
+    return ImportCounts(threads_new=len(records), posts_new=len(posts))
 
 
-def _insert_posts(posts: list[tuple[int, int, dict]]) -> None:
-    """Insert new posts, given as (thread id, post id, ``prepare_post`` values), with
-    multi-row INSERTs: a first import is mostly this, and building a model instance per
-    post costs more than the insert itself.
+def _ordered(values: dict, names: tuple[str, ...]) -> list:
+    return [values[name] for name in names]
 
-    ``prepare_post`` gives every value its column's Python type. Times are adapted as
-    the ORM adapts them (a naive time goes through the field, which warns about it).
+
+def _can_return_rows(model) -> bool:
+    return connections[router.db_for_write(model)].features.can_return_rows_from_bulk_insert
+
+
+def _insert(model, names: list[str], rows: list[list], returning: tuple[str, ...] = ()) -> list:
+    """Insert ``rows`` (values in the order of the fields ``names``) with multi-row
+    INSERTs, returning the ``returning`` columns of the new rows if asked.
+
+    A first import is mostly such inserts, and building a model instance per row costs
+    more than the insert itself. The values already have their column's Python type;
+    times are adapted as the ORM adapts them (a naive time goes through the field,
+    which warns about it).
     """
-    if not posts:
-        return
-    meta = Post._meta
-    fields = [meta.get_field(name) for name in ("thread", "external_id", *POST_FIELDS)]
-    times = {f.name: f for f in fields if isinstance(f, models.DateTimeField)}
-    db = connections[router.db_for_write(Post)]
-    adapt = db.ops.adapt_datetimefield_value
-    rows = []
-    for thread_id, external_id, data in posts:
-        row = [thread_id, external_id]
-        for name in POST_FIELDS:
-            value = data[name]
-            if name in times and value is not None:
-                if value.tzinfo is not None:
-                    value = adapt(value)
-                else:
-                    value = times[name].get_db_prep_save(value, db)
-            row.append(value)
-        rows.append(row)
-    size = max(1, min(db.ops.bulk_batch_size(fields, rows), INSERT_ROWS))
+    if not rows:
+        return []
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
+    db = connections[router.db_for_write(model)]
+    quote, adapt = db.ops.quote_name, db.ops.adapt_datetimefield_value
+    times = [i for i, f in enumerate(fields) if isinstance(f, models.DateTimeField)]
+    for row in rows:
+        for i in times:
+            value = row[i]
+            if value is not None and value.tzinfo is not None:
+                row[i] = adapt(value)
+            elif value is not None:
+                row[i] = fields[i].get_db_prep_save(value, db)
     head = "INSERT INTO {} ({}) ".format(
-        db.ops.quote_name(meta.db_table), ", ".join(db.ops.quote_name(f.column) for f in fields)
+        quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
     )
+    tail = ""
+    if returning:
+        tail = " RETURNING " + ", ".join(quote(meta.get_field(n).column) for n in returning)
+    size = max(1, min(db.ops.bulk_batch_size(fields, rows), INSERT_ROWS))
     marks = ["%s"] * len(fields)
+    found: list = []
     with db.cursor() as cursor:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             values = db.ops.bulk_insert_sql(fields, [marks] * len(chunk))
-            cursor.execute(head + values, [value for row in chunk for value in row])
-
-
-def _tag_map(tag_lists) -> tuple[list[str], list[int]]:
-    wanted = sorted({clean_line(n)[:200] for tags in tag_lists for n in tags if clean_line(n)})
-    if not wanted:
-        return [], []
-    _tag_ids(wanted)
-    found = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
-    return list(found), list(found.values())
+            cursor.execute(head + values + tail, [value for row in chunk for value in row])
+            if returning:
+                found += cursor.fetchall()
+    return found
