@@ -10,8 +10,9 @@ For each database (SQLite and PostgreSQL) this script
 2. makes a bench account an admin of the coded project,
 3. starts gunicorn with bench/coding_settings.py (the product plus the one-insert floor
    view of bench/coding_urls.py),
-4. loads each page once without other load (the first agreement page computes the
-   report, later ones read it from the cache until a coding changes),
+4. loads each page once without other load (the agreement page computes its report
+   once and reads it from the cache until a coding changes, so only the very first run
+   on a database shows the computation),
 5. runs the load generator in its own process: N closed-loop clients without think time,
    one phase per page, the floor's phase first in every turn, the turns repeated so a
    change in the machine's other load falls on every page alike:
@@ -221,7 +222,7 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     try:
         session = requests.Session()
         login(session, base, USERNAME, PASSWORD)
-        print("  one request each, no other load (the first agreement page computes it):")
+        print("  one request each, no other load:")
         for page in args.pages:
             url = plan["urls"][page][0][1]
             started = time.perf_counter()
