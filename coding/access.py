@@ -13,7 +13,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from .models import Codebook, Membership, Project, Role
+from . import statements
+from .models import Codebook, ForumSource, Membership, Project, Role, Round, Thread, Unit
 
 
 def get_project_for_user(request: HttpRequest, slug: str, *, admin: bool = False) -> Project:
@@ -26,6 +27,59 @@ def get_project_for_user(request: HttpRequest, slug: str, *, admin: bool = False
         raise PermissionDenied("Only the project's admins may do this.")
     project.user_role = role
     return project
+
+
+_UNIT_FOR_USER = """
+SELECT p.id, p.name, p.slug, p.status, p.codebook_version_id, m.role,
+       u.id, u.project_id, u.round_id, u.thread_id, u.post_id, u.position,
+       r.id, r.name,
+       t.id, t.title, t.category, t.url, t.created_at, t.source_id,
+       s.id, s.name,
+       a.status
+FROM coding_project p
+JOIN coding_membership m ON m.project_id = p.id AND m.user_id = %s
+LEFT JOIN coding_unit u ON u.id = %s AND u.project_id = p.id
+LEFT JOIN coding_round r ON r.id = u.round_id
+LEFT JOIN coding_thread t ON t.id = u.thread_id
+LEFT JOIN coding_forumsource s ON s.id = t.source_id
+LEFT JOIN coding_assignment a ON a.unit_id = u.id AND a.coder_id = %s
+WHERE p.slug = %s
+"""
+
+
+def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Project, Unit]:
+    """The unit of the project named by ``slug`` if the user may open it: annotators open
+    the units assigned to them, the project's admins any of its units; everyone else gets
+    a 404. ``unit.my_status`` is the status of the user's own assignment (None when the
+    unit is not assigned to them). One statement for project, role, unit, its thread,
+    source and round, and the assignment.
+    """
+    user = request.user
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    row = statements.one(_UNIT_FOR_USER, [user.pk, unit_id, user.pk, slug])
+    if row is None:
+        raise Http404("No such project.")
+    project = statements.instance(
+        Project, ("id", "name", "slug", "status", "codebook_version_id"), row[0:5]
+    )
+    project.user_role = row[5]
+    if row[6] is None:
+        raise Http404("No such unit.")
+    unit = statements.instance(
+        Unit, ("id", "project_id", "round_id", "thread_id", "post_id", "position"), row[6:12]
+    )
+    unit.my_status = row[22]
+    if unit.my_status is None and project.user_role != Role.ADMIN:
+        raise Http404("No such unit.")
+    unit.project = project
+    unit.round = statements.instance(Round, ("id", "name"), row[12:14])
+    thread = statements.instance(
+        Thread, ("id", "title", "category", "url", "created_at", "source_id"), row[14:20]
+    )
+    thread.source = statements.instance(ForumSource, ("id", "name"), row[20:22])
+    unit.thread = thread
+    return project, unit
 
 
 def get_codebook_for_user(request: HttpRequest, pk: int, *, edit: bool = False) -> Codebook:

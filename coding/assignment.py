@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, Q
 
+from . import statements
 from .models import Assignment, Membership, Project, Role, Unit
 
 ACTIVE = (Assignment.Status.PENDING, Assignment.Status.DONE)
@@ -23,17 +24,27 @@ class AssignmentError(ValueError):
     """An assignment change that cannot be made; the message says why."""
 
 
+_NEXT_UNIT = f"""
+SELECT u.id FROM coding_assignment a
+JOIN coding_unit u ON u.id = a.unit_id
+JOIN coding_round r ON r.id = u.round_id
+WHERE u.project_id = %s AND a.coder_id = %s AND a.status = '{Assignment.Status.PENDING}'
+ORDER BY r."order", u.position, u.id
+LIMIT 1
+"""  # noqa: S608
+
+
+def next_unit_id(project: Project, user) -> int | None:
+    """The id of the user's next unit to code in this project: their first pending
+    assignment by round, then position in the round (one statement)."""
+    row = statements.one(_NEXT_UNIT, [project.pk, user.pk])
+    return row[0] if row else None
+
+
 def next_unit_for(project: Project, user) -> Unit | None:
-    """The user's next unit to code in this project: their oldest pending assignment."""
-    assignment = (
-        Assignment.objects.filter(
-            unit__project=project, coder=user, status=Assignment.Status.PENDING
-        )
-        .select_related("unit")
-        .order_by("unit__round__order", "unit__position", "unit_id")
-        .first()
-    )
-    return assignment.unit if assignment else None
+    """The user's next unit to code in this project: their first pending assignment."""
+    unit_id = next_unit_id(project, user)
+    return None if unit_id is None else Unit.objects.get(pk=unit_id)
 
 
 def annotator_ids(project: Project) -> list[int]:

@@ -20,18 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
+from . import statements
 from .models import (
     Assignment,
     Code,
     CodeApplication,
     Coding,
-    CodingEvent,
     Post,
     Project,
-    Quote,
     Unit,
 )
 
@@ -124,14 +122,54 @@ EMPTY_STATE = _state(status="draft", codes=[], quotes=[], not_relevant=False, un
 def codings_for_unit(unit: Unit, *, coder=None) -> list[Coding]:
     """The unit's codings (only ``coder``'s when given) with their codes and quotes.
 
-    Two queries whatever the number of codes and quotes.
+    Two queries whatever the number of codes and quotes; one for a single coder's.
     """
-    qs = Coding.objects.filter(unit=unit).select_related("coder")
     if coder is not None:
-        qs = qs.filter(coder=coder)
-    codings = list(qs.order_by("coder__username"))
+        return _coder_codings(unit.pk, coder)
+    codings = list(
+        Coding.objects.filter(unit=unit).select_related("coder").order_by("coder__username")
+    )
     _attach_states(codings)
     return codings
+
+
+_CODING_FIELDS = (
+    "id",
+    "unit_id",
+    "coder_id",
+    "codebook_version_id",
+    "status",
+    "not_relevant",
+    "unsure",
+    "memo",
+    "revision",
+    "submitted_at",
+)
+_CODER_CODING = """
+SELECT c.id, c.unit_id, c.coder_id, c.codebook_version_id, c.status, c.not_relevant,
+       c.unsure, c.memo, c.revision, c.submitted_at,
+       a.id, k.key, q.post_id, q.start, q."end", q.text
+FROM coding_coding c
+LEFT JOIN coding_codeapplication a ON a.coding_id = c.id
+LEFT JOIN coding_code k ON k.id = a.code_id
+LEFT JOIN coding_quote q ON q.application_id = a.id
+WHERE c.unit_id = %s AND c.coder_id = %s
+"""
+
+
+def _coder_codings(unit_id: int, coder, *, lock: bool = False) -> list[Coding]:
+    """The coder's coding of the unit (a list of none or one) with its state and
+    ``app_ids``: one statement. With ``lock``, the coding row is locked for update."""
+    sql = _CODER_CODING
+    if lock and statements.for_update():
+        sql += " FOR UPDATE OF c"
+    found = statements.rows(sql, [unit_id, coder.pk])
+    if not found:
+        return []
+    coding = statements.instance(Coding, _CODING_FIELDS, found[0][:10])
+    coding.coder = coder
+    _set_state(coding, [row[10:] for row in found if row[10] is not None])
+    return [coding]
 
 
 def _attach_states(codings: list[Coding]) -> None:
@@ -139,15 +177,13 @@ def _attach_states(codings: list[Coding]) -> None:
     if not codings:
         return
     by_id = {c.pk: c for c in codings}
-    keys: dict[int, list[str]] = {pk: [] for pk in by_id}
-    quotes: dict[int, list[dict[str, Any]]] = {pk: [] for pk in by_id}
-    app_ids: dict[int, dict[str, int]] = {pk: {} for pk in by_id}
-    rows = (
+    rows: dict[int, list[tuple]] = {pk: [] for pk in by_id}
+    found = (
         CodeApplication.objects.filter(coding_id__in=by_id)
         .order_by()
         .values_list(
-            "id",
             "coding_id",
+            "id",
             "code__key",
             "quotes__post_id",
             "quotes__start",
@@ -155,24 +191,30 @@ def _attach_states(codings: list[Coding]) -> None:
             "quotes__text",
         )
     )
-    for app_id, coding_id, key, post_id, start, end, text in rows:
-        if key not in app_ids[coding_id]:
-            app_ids[coding_id][key] = app_id
-            keys[coding_id].append(key)
-        if post_id is not None:
-            quotes[coding_id].append(
-                {"code": key, "post": post_id, "start": start, "end": end, "text": text}
-            )
+    for coding_id, *row in found:
+        rows[coding_id].append(row)
     for pk, coding in by_id.items():
-        coding.app_ids = app_ids[pk]
-        coding.state = _state(
-            status=coding.status,
-            codes=keys[pk],
-            quotes=quotes[pk],
-            not_relevant=coding.not_relevant,
-            unsure=coding.unsure,
-            memo=coding.memo,
-        )
+        _set_state(coding, rows[pk])
+
+
+def _set_state(coding: Coding, rows) -> None:
+    """``state`` and ``app_ids`` from rows of (application id, code key, quote post, start,
+    end, text), one per quote or per application without quotes."""
+    app_ids: dict[str, int] = {}
+    quotes: list[dict[str, Any]] = []
+    for app_id, key, post_id, start, end, text in rows:
+        app_ids.setdefault(key, app_id)
+        if post_id is not None:
+            quotes.append({"code": key, "post": post_id, "start": start, "end": end, "text": text})
+    coding.app_ids = app_ids
+    coding.state = _state(
+        status=coding.status,
+        codes=list(app_ids),
+        quotes=quotes,
+        not_relevant=coding.not_relevant,
+        unsure=coding.unsure,
+        memo=coding.memo,
+    )
 
 
 def state_of(coding: Coding | None) -> dict[str, Any]:
@@ -223,11 +265,14 @@ def code_rows(project: Project) -> tuple[tuple, ...]:
     """
     if project.codebook_version_id is None:
         return ()
-    return tuple(
-        Code.objects.filter(version_id=project.codebook_version_id, active=True)
-        .order_by("order", "id")
-        .values_list(*_CODE_ROW_FIELDS)
-    )
+    found = statements.rows(_CODE_ROWS, [project.codebook_version_id])
+    return tuple((*row[:-1], bool(row[-1])) for row in found)
+
+
+_CODE_ROWS = f"""
+SELECT {", ".join(_CODE_ROW_FIELDS)} FROM coding_code
+WHERE version_id = %s AND active ORDER BY "order", id
+"""  # noqa: S608
 
 
 def codes_from_rows(rows: tuple[tuple, ...]) -> list[Code]:
@@ -258,13 +303,47 @@ def codes_for_project(project: Project) -> list[Code]:
     return codes_from_rows(code_rows(project))
 
 
+_POST_FIELDS = (
+    "id",
+    "thread_id",
+    "post_number",
+    "author",
+    "created_at",
+    "is_accepted_answer",
+    "html",
+    "plain_text",
+)
+_UNIT_POSTS = f"""
+SELECT {", ".join(_POST_FIELDS)} FROM coding_post WHERE thread_id = %s
+"""  # noqa: S608
+
+
+def posts_for_unit(unit: Unit) -> list[Post]:
+    """The thread's posts in order; for a post unit, that post after the opening post.
+    Each has ``is_unit``: whether it is part of the unit, not only context. One query."""
+    if unit.post_id:
+        sql = _UNIT_POSTS + " AND (id = %s OR post_number = 1) ORDER BY post_number"
+        found = statements.rows(sql, [unit.thread_id, unit.post_id])
+    else:
+        found = statements.rows(_UNIT_POSTS + " ORDER BY post_number", [unit.thread_id])
+    posts = [statements.instance(Post, _POST_FIELDS, row) for row in found]
+    for post in posts:
+        post.is_unit = not unit.post_id or post.pk == unit.post_id
+    return posts
+
+
+_QUEUE_PROGRESS = f"""
+SELECT COUNT(CASE WHEN a.status <> '{Assignment.Status.RETURNED}' THEN 1 END),
+       COUNT(CASE WHEN a.status = '{Assignment.Status.DONE}' THEN 1 END)
+FROM coding_assignment a JOIN coding_unit u ON u.id = a.unit_id
+WHERE u.project_id = %s AND a.coder_id = %s
+"""  # noqa: S608
+
+
 def queue_progress(project: Project, user) -> dict[str, int]:
     """How many of the user's assignments in the project are done, of how many (one query)."""
-    counts = Assignment.objects.filter(unit__project=project, coder=user).aggregate(
-        total=Count("id", filter=~Q(status=Assignment.Status.RETURNED)),
-        done=Count("id", filter=Q(status=Assignment.Status.DONE)),
-    )
-    total, done = counts["total"] or 0, counts["done"] or 0
+    total, done = statements.one(_QUEUE_PROGRESS, [project.pk, user.pk])
+    total, done = total or 0, done or 0
     return {"total": total, "done": done, "percent": round(100 * done / total) if total else 0}
 
 
@@ -337,33 +416,37 @@ def parse_input(data: Any) -> CodingInput:
 def validate_against_unit(project: Project, unit: Unit, payload: CodingInput) -> None:
     """Codes must be codable codes of the project's version; quotes must match post text.
 
-    Two queries whatever the size of the codebook or thread.
+    One statement whatever the size of the codebook or thread: the codes named, and the
+    texts of the posts quoted.
     """
     if project.codebook_version_id is None:
         raise CodingInputError("This project has no codebook version to code with.")
-    found = {
-        c.key: c
-        for c in Code.objects.filter(
-            version_id=project.codebook_version_id,
-            active=True,
-            codable=True,
-            key__in=payload.codes,
+    parts, params = [], []
+    if payload.codes:
+        parts.append(
+            "SELECT 'code', id, key FROM coding_code WHERE version_id = %s AND active "  # noqa: S608
+            f"AND codable AND key IN ({statements.placeholders(len(payload.codes))})"
         )
-        .only("id", "key")
-        .order_by()
-    }
+        params += [project.codebook_version_id, *payload.codes]
+    post_ids = sorted({q["post"] for q in payload.quotes})
+    if post_ids:
+        in_unit = "id = %s" if unit.post_id else "thread_id = %s"
+        parts.append(
+            "SELECT 'post', id, plain_text FROM coding_post "  # noqa: S608
+            f"WHERE id IN ({statements.placeholders(len(post_ids))}) AND {in_unit}"
+        )
+        params += [*post_ids, unit.post_id or unit.thread_id]
+    found: dict[str, Code] = {}
+    texts: dict[int, str] = {}
+    for kind, pk, value in statements.rows(" UNION ALL ".join(parts), params) if parts else []:
+        if kind == "code":
+            found[value] = statements.instance(Code, ("id", "key"), (pk, value))
+        else:
+            texts[pk] = value
     unknown = [k for k in payload.codes if k not in found]
     if unknown:
         raise CodingInputError(f"Unknown or not codable code: {', '.join(unknown)}.")
     payload.code_objects = found
-    if not payload.quotes:
-        return
-    post_ids = {q["post"] for q in payload.quotes}
-    posts = Post.objects.filter(pk__in=post_ids)
-    posts = (
-        posts.filter(pk=unit.post_id) if unit.post_id else posts.filter(thread_id=unit.thread_id)
-    )
-    texts = dict(posts.order_by().values_list("id", "plain_text"))
     for n, quote in enumerate(payload.quotes, start=1):
         if quote["code"] not in found:
             raise CodingInputError(
@@ -384,20 +467,24 @@ def validate_against_unit(project: Project, unit: Unit, payload: CodingInput) ->
 # Saving ------------------------------------------------------------------------------
 
 
+_ASSIGNMENT = "SELECT id, status FROM coding_assignment WHERE unit_id = %s AND coder_id = %s"
+
+
 def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> SaveResult:
     """Store the coder's coding of the unit by the protocol in the module docstring.
 
     Raises ``NotAssigned``, ``CodingInputError`` (before anything is written) or
-    ``Conflict``. A constant number of queries whatever the corpus or codebook size.
+    ``Conflict``. A constant number of statements whatever the corpus or codebook size.
     """
     validate_against_unit(project, unit, payload)
     with transaction.atomic():
-        # order_by() keeps the Meta ordering's joins out, so only these rows are locked.
-        assignment = _first(Assignment.objects.select_for_update().filter(unit=unit, coder=coder))
-        if assignment is None or assignment.status == Assignment.Status.RETURNED:
+        row = statements.one(_ASSIGNMENT + statements.for_update(), [unit.pk, coder.pk])
+        if row is None or row[1] == Assignment.Status.RETURNED:
             raise NotAssigned
-        coding = _first(Coding.objects.select_for_update().filter(unit=unit, coder=coder))
-        before = state_of(coding) if coding else None
+        assignment_id, assignment_status = row
+        found = _coder_codings(unit.pk, coder, lock=True)
+        coding = found[0] if found else None
+        before = coding.state if coding else None
         stored_revision = coding.revision if coding else 0
         already_submitted = coding is not None and coding.status == Coding.Status.SUBMITTED
         status = (
@@ -408,74 +495,123 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
             if coding is None:
                 return SaveResult(coding=Coding(unit=unit, coder=coder), saved=False, state=after)
             if payload.submit:
-                _complete(assignment)
+                _complete(assignment_id, assignment_status)
             return SaveResult(coding=coding, saved=False, state=before)
         if payload.base_revision != stored_revision:
             raise Conflict(revision=stored_revision, stored=before or dict(EMPTY_STATE))
 
         now = timezone.now()
         if coding is None:
-            coding = Coding(unit=unit, coder=coder)
+            coding = Coding(unit=unit, coder=coder, created_at=now)
         coding.codebook_version_id = project.codebook_version_id
         coding.status = status
         coding.not_relevant = payload.not_relevant
         coding.unsure = payload.unsure
         coding.memo = payload.memo
         coding.revision = stored_revision + 1
+        coding.updated_at = now
         if payload.submit and not coding.submitted_at:
             coding.submitted_at = now
-        coding.save()
-        _write_codes(coding, payload, before)
-        CodingEvent.objects.create(
-            coding=coding,
-            user=coder,
-            action="submit" if payload.submit else "save",
-            before=before,
-            after=after,
-        )
+        _write_coding(coding)
+        _write_codes(coding, payload, before, now)
+        _insert_event(coding, coder, now, payload, before, after)
         if payload.submit:
-            _complete(assignment, now)
+            _complete(assignment_id, assignment_status, now)
         coding.state = after
         return SaveResult(coding=coding, saved=True, state=after)
 
 
-def _first(queryset):
-    """The only row of a query on a unique key, or None, without any ORDER BY."""
-    return next(iter(queryset.order_by()[:1]), None)
+def _write_coding(coding: Coding) -> None:
+    """Insert or update the coding's row (one statement)."""
+    values = [
+        coding.codebook_version_id,
+        coding.status,
+        coding.not_relevant,
+        coding.unsure,
+        coding.memo,
+        coding.revision,
+        statements.db_datetime(coding.updated_at),
+        statements.db_datetime(coding.submitted_at),
+    ]
+    if coding.pk is None:
+        row = statements.one(
+            "INSERT INTO coding_coding (codebook_version_id, status, not_relevant, unsure, "
+            "memo, revision, updated_at, submitted_at, created_at, unit_id, coder_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [*values, statements.db_datetime(coding.created_at), coding.unit_id, coding.coder_id],
+        )
+        coding.pk = row[0]
+        coding._state.adding = False
+    else:
+        statements.execute(
+            "UPDATE coding_coding SET codebook_version_id = %s, status = %s, "
+            "not_relevant = %s, unsure = %s, memo = %s, revision = %s, updated_at = %s, "
+            "submitted_at = %s WHERE id = %s",
+            [*values, coding.pk],
+        )
 
 
-def _complete(assignment: Assignment, now=None) -> None:
-    if assignment.status != Assignment.Status.DONE:
-        assignment.status = Assignment.Status.DONE
-        assignment.completed_at = now or timezone.now()
-        assignment.save(update_fields=["status", "completed_at"])
+def _insert_event(coding: Coding, coder, now, payload: CodingInput, before, after) -> None:
+    """Who changed the coding, when, and its state before and after (one statement)."""
+    statements.execute(
+        "INSERT INTO coding_codingevent (coding_id, user_id, at, action, before, after) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        [
+            coding.pk,
+            coder.pk,
+            statements.db_datetime(now),
+            "submit" if payload.submit else "save",
+            statements.db_json(before),
+            statements.db_json(after),
+        ],
+    )
 
 
-def _write_codes(coding: Coding, payload: CodingInput, before: dict[str, Any] | None) -> None:
-    """Bring applications and quotes in line with the payload in a fixed number of queries."""
+def _complete(assignment_id: int, status: str, now=None) -> None:
+    if status != Assignment.Status.DONE:
+        statements.execute(
+            "UPDATE coding_assignment SET status = %s, completed_at = %s WHERE id = %s",
+            [Assignment.Status.DONE, statements.db_datetime(now or timezone.now()), assignment_id],
+        )
+
+
+def _write_codes(coding: Coding, payload: CodingInput, before: dict[str, Any] | None, now) -> None:
+    """Bring applications and quotes in line with the payload in a fixed number of
+    statements."""
     app_ids: dict[str, int] = dict(getattr(coding, "app_ids", {})) if before else {}
     if before and before["quotes"]:
-        Quote.objects.filter(application__coding=coding).delete()
+        statements.execute(
+            "DELETE FROM coding_quote WHERE application_id IN "
+            "(SELECT id FROM coding_codeapplication WHERE coding_id = %s)",
+            [coding.pk],
+        )
     removed = [app_ids.pop(key) for key in set(app_ids) - set(payload.codes)]
     if removed:
-        # The coding's quotes are gone already, so nothing refers to these rows: one
-        # DELETE, not the collector's select-then-cascade (three queries).
-        apps = CodeApplication.objects.filter(pk__in=removed)
-        apps._raw_delete(apps.db)
+        # The coding's quotes are gone already, so nothing refers to these rows.
+        ids = statements.placeholders(len(removed))
+        statements.execute(
+            f"DELETE FROM coding_codeapplication WHERE id IN ({ids})",  # noqa: S608
+            removed,
+        )
     added = [key for key in payload.codes if key not in app_ids]
     if added:
-        created = CodeApplication.objects.bulk_create(
-            CodeApplication(coding=coding, code=payload.code_objects[key]) for key in added
+        stamp = statements.db_datetime(now)
+        by_code = {payload.code_objects[key].pk: key for key in added}
+        values = statements.placeholders(len(added), 3)
+        created = statements.rows(
+            "INSERT INTO coding_codeapplication (coding_id, code_id, created_at) "  # noqa: S608
+            f"VALUES {values} RETURNING id, code_id",
+            [v for code_id in by_code for v in (coding.pk, code_id, stamp)],
         )
-        app_ids.update((app.code.key, app.pk) for app in created)
+        app_ids.update((by_code[code_id], app_id) for app_id, code_id in created)
     if payload.quotes:
-        Quote.objects.bulk_create(
-            Quote(
-                application_id=app_ids[q["code"]],
-                post_id=q["post"],
-                start=q["start"],
-                end=q["end"],
-                text=q["text"],
-            )
-            for q in payload.quotes
+        values = statements.placeholders(len(payload.quotes), 5)
+        statements.execute(
+            'INSERT INTO coding_quote (application_id, post_id, start, "end", text) '  # noqa: S608
+            f"VALUES {values}",
+            [
+                v
+                for q in payload.quotes
+                for v in (app_ids[q["code"]], q["post"], q["start"], q["end"], q["text"])
+            ],
         )

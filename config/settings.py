@@ -249,6 +249,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions and model backend, each with its per-request read as one
+# fixed statement (coding/sessions.py).
+SESSION_ENGINE = "coding.sessions"
+AUTHENTICATION_BACKENDS = ["coding.sessions.UserBackend"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

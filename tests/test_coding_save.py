@@ -232,14 +232,16 @@ def _save_queries(client, users, django_assert_num_queries, *, posts, codes, slu
     body = payload(
         1, codes=["memory", "install"], quotes=[_emoji_quote(unit), _emoji_quote(unit, "install")]
     )
-    # Access (session, user, project, role, unit, assignment), validation (codes, posts),
-    # then in one transaction: locks, the stored state, and one write per table.
+    # Session, user, access (project, role, unit, assignment: one statement), validation
+    # (codes and quoted posts: one statement), then in one transaction: the assignment's
+    # lock, the stored coding with its codes and quotes, and one write per table; then
+    # the next unit.
     with django_assert_num_queries(_SAVE_QUERIES[connection.vendor]):
         response = _post(client, project, unit, body)
     assert response.status_code == 200
 
 
-_SAVE_QUERIES = {"sqlite": 18, "postgresql": 18}
+_SAVE_QUERIES = {"sqlite": 14, "postgresql": 14}
 
 
 def test_a_save_uses_the_same_queries_for_a_small_and_a_large_unit(

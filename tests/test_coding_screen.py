@@ -62,6 +62,39 @@ def test_an_annotator_sees_the_posts_in_order_and_the_codebook_tree(client, user
     assert data["revision"] == 0 and data["canCode"] is True
 
 
+def test_hostile_post_fields_reach_the_coding_page_escaped_or_sanitized(client, users):
+    project = make_coding_project(users, posts_per_thread=2)
+    unit = _first_unit(project)
+    Post.objects.filter(thread=unit.thread, post_number=2).update(
+        author='<script>alert("author")</script>',
+        html='<p onclick="a()">Hi <img src=x onerror="b()"><a href="javascript:c()">l</a></p>',
+        is_accepted_answer=True,
+    )
+    client.force_login(users["alice"])
+    body = client.get(_url(project, unit)).content.decode()
+    assert "&lt;script&gt;alert(&quot;author&quot;)&lt;/script&gt;" in body
+    assert '<script>alert("author")' not in body
+    assert "onerror" not in body and "onclick" not in body and "javascript:" not in body
+    article = body[body.index('id="post-2"') - 40 : body.index('id="post-2"')]
+    assert 'class="post accepted"' in article
+    assert "Accepted answer</strong>" in body and "Thread context" not in body
+
+
+def test_a_post_unit_shows_the_opening_post_as_thread_context(client, users):
+    project = make_coding_project(users, posts_per_thread=3, unit_type="post")
+    unit = _first_unit(project)
+    client.force_login(users["alice"])
+    body = client.get(_url(project, unit)).content.decode()
+    assert 'class="post context" id="post-1"' in body
+    assert 'class="post" id="post-2"' in body
+    assert 'id="post-3"' not in body
+    assert body.count("Thread context</span>") == 1
+    assert [p["quotable"] for p in _initial_data(client.get(_url(project, unit)))["posts"]] == [
+        False,
+        True,
+    ]
+
+
 def test_the_page_has_no_inline_script_and_embeds_its_data_as_json(client, users):
     project = make_coding_project(users)
     client.force_login(users["alice"])
@@ -231,9 +264,10 @@ def _page_queries(client, users, django_assert_num_queries, *, posts, codes, slu
     assert Coding.objects.filter(unit=unit).count() == 2
 
 
-# Session, user, project, role, unit, assignment; then the annotator's coding (2 queries),
-# posts, codes and queue progress; the admin reads all codings instead.
-_PAGE_QUERIES = {"alice": 10, "admin": 9}
+# Session, user, then project, role, unit and assignment in one statement; the annotator's
+# coding with its codes and quotes, posts, codes and queue progress; the admin reads all
+# codings instead (2 queries) and has no queue.
+_PAGE_QUERIES = {"alice": 7, "admin": 7}
 
 
 @pytest.mark.parametrize("who", ["alice", "admin"])

@@ -5,6 +5,8 @@ other path (an old import, a manual database edit) still cannot inject markup.
 """
 
 from django import template
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from coding.importers.html import sanitize_html
@@ -15,6 +17,53 @@ register = template.Library()
 @register.filter(name="stored_html")
 def stored_html(value: str) -> SafeString:
     return mark_safe(sanitize_html(value or ""))  # noqa: S308
+
+
+_POST = (
+    '<article class="post{}" id="post-{}" data-post-id="{}" tabindex="-1">\n'
+    "  <header>#{} · {} · {}{}</header>\n"
+    '  <div class="post-body">{}</div>\n'
+    '  <p class="sentence-cursor" hidden></p>\n'
+    "</article>\n"
+)
+_ACCEPTED = ' <strong class="badge">Accepted answer</strong>'
+_CONTEXT = ' <span class="badge context-badge">Thread context</span>'
+# (accepted answer, part of the unit) -> (classes, badges): fixed markup, no user text.
+_POST_MARKS = {
+    (accepted, in_unit): (
+        (" accepted" if accepted else "") + ("" if in_unit else " context"),
+        mark_safe((_ACCEPTED if accepted else "") + ("" if in_unit else _CONTEXT)),  # noqa: S308
+    )
+    for accepted in (False, True)
+    for in_unit in (False, True)
+}
+
+
+def unit_posts(posts) -> SafeString:
+    """The coding screen's posts, each an article the screen's keys move between.
+
+    Built here rather than in a template loop because the coding screen shows a whole
+    thread on every page, and a loop of template tags cost more than the rest of the
+    page. Every value is escaped by ``format_html``; the post HTML goes through
+    ``stored_html`` as everywhere else.
+    """
+    parts = []
+    for post in posts:
+        classes, badges = _POST_MARKS[(bool(post.is_accepted_answer), bool(post.is_unit))]
+        parts.append(
+            format_html(
+                _POST,
+                classes,
+                post.post_number,
+                post.pk,
+                post.post_number,
+                post.author,
+                dateformat.format(timezone.localtime(post.created_at), "Y-m-d H:i"),
+                badges,
+                stored_html(post.html),
+            )
+        )
+    return mark_safe("".join(parts))  # noqa: S308
 
 
 class Prerendered:

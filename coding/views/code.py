@@ -12,7 +12,6 @@ from functools import lru_cache
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -21,30 +20,10 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import codings
-from ..access import get_project_for_user
-from ..assignment import next_unit_for
-from ..models import Assignment, CodingEvent, Post, Project, Role, Unit
-from ..templatetags.stored_html import Prerendered
-
-
-def _one(queryset):
-    """The row of a lookup by a unique key, or None; no ORDER BY, so the key's index serves."""
-    return next(iter(queryset.order_by()[:1]), None)
-
-
-def _get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Project, Unit]:
-    """The unit if the user may open it; ``unit.my_status`` is the status of the user's own
-    assignment, or None when the unit is not assigned to them (one query for both)."""
-    project = get_project_for_user(request, slug)
-    mine = Assignment.objects.filter(unit=OuterRef("pk"), coder=request.user).order_by()
-    unit = _one(
-        Unit.objects.select_related("thread", "thread__source", "round")
-        .filter(project=project, pk=unit_id)
-        .annotate(my_status=Subquery(mine.values("status")[:1]))
-    )
-    if unit is None or (unit.my_status is None and project.user_role != Role.ADMIN):
-        raise Http404("No such unit.")
-    return project, unit
+from ..access import get_project_for_user, get_unit_for_user
+from ..assignment import next_unit_for, next_unit_id
+from ..models import Assignment, CodingEvent, Project, Role, Unit
+from ..templatetags.stored_html import Prerendered, unit_posts
 
 
 class CodePanel:
@@ -79,21 +58,10 @@ def _code_panel(rows: tuple[tuple, ...]) -> CodePanel:
     return CodePanel(codings.codes_from_rows(rows))
 
 
-def _posts_for(unit: Unit) -> list[Post]:
-    """The thread's posts in order; for a post unit, that post after the opening post."""
-    posts = Post.objects.filter(thread_id=unit.thread_id).order_by("post_number")
-    if unit.post_id:
-        posts = posts.filter(pk=unit.post_id) | posts.filter(post_number=1)
-    posts = list(posts)
-    for post in posts:
-        post.is_unit = not unit.post_id or post.pk == unit.post_id
-    return posts
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
-    project, unit = _get_unit_for_user(request, slug, unit_id)
+    project, unit = get_unit_for_user(request, slug, unit_id)
     if request.method == "POST":
         return _save(request, project, unit)
     can_code = unit.my_status not in (None, Assignment.Status.RETURNED)
@@ -102,7 +70,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     others = []
     if project.user_role == Role.ADMIN:
         others = [c for c in codings.codings_for_unit(unit) if c.coder_id != request.user.pk]
-    posts = _posts_for(unit)
+    posts = codings.posts_for_unit(unit)
     panel = _code_panel(codings.code_rows(project))
     state, retired = codings.without_retired_codes(state, panel.codable)
     for coding in others:
@@ -125,7 +93,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "project": project,
         "unit": unit,
         "thread": unit.thread,
-        "posts": posts,
+        "posts_html": unit_posts(posts),
         "codes": panel.codes,
         "code_list": panel.html(state["codes"], disabled=not can_code),
         "state": state,
@@ -178,10 +146,10 @@ def _save(request: HttpRequest, project: Project, unit: Unit) -> JsonResponse:
 
 def _next_url(project: Project, user) -> str:
     """Straight to the next unit (saving the coder a redirect), or the queue-done page."""
-    unit = next_unit_for(project, user)
-    if unit is None:
+    unit_id = next_unit_id(project, user)
+    if unit_id is None:
         return reverse("code_next", args=[project.slug])
-    return reverse("code_unit", args=[project.slug, unit.pk])
+    return reverse("code_unit", args=[project.slug, unit_id])
 
 
 @login_required
