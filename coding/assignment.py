@@ -25,11 +25,9 @@ class AssignmentError(ValueError):
 
 
 _NEXT_UNIT = f"""
-SELECT u.id FROM coding_assignment a
-JOIN coding_unit u ON u.id = a.unit_id
-JOIN coding_round r ON r.id = u.round_id
-WHERE u.project_id = %s AND a.coder_id = %s AND a.status = '{Assignment.Status.PENDING}'
-ORDER BY r."order", u.position, u.id
+SELECT unit_id FROM coding_assignment
+WHERE coder_id = %s AND project_id = %s AND status = '{Assignment.Status.PENDING}'
+ORDER BY queue_rank, unit_id
 LIMIT 1
 """  # noqa: S608
 
@@ -37,7 +35,7 @@ LIMIT 1
 def next_unit_id(project: Project, user) -> int | None:
     """The id of the user's next unit to code in this project: their first pending
     assignment by round, then position in the round (one statement)."""
-    row = statements.one(_NEXT_UNIT, [project.pk, user.pk])
+    row = statements.one(_NEXT_UNIT, [user.pk, project.pk])
     return row[0] if row else None
 
 

@@ -333,16 +333,15 @@ def posts_for_unit(unit: Unit) -> list[Post]:
 
 
 _QUEUE_PROGRESS = f"""
-SELECT COUNT(CASE WHEN a.status <> '{Assignment.Status.RETURNED}' THEN 1 END),
-       COUNT(CASE WHEN a.status = '{Assignment.Status.DONE}' THEN 1 END)
-FROM coding_assignment a JOIN coding_unit u ON u.id = a.unit_id
-WHERE u.project_id = %s AND a.coder_id = %s
+SELECT COUNT(CASE WHEN status <> '{Assignment.Status.RETURNED}' THEN 1 END),
+       COUNT(CASE WHEN status = '{Assignment.Status.DONE}' THEN 1 END)
+FROM coding_assignment WHERE coder_id = %s AND project_id = %s
 """  # noqa: S608
 
 
 def queue_progress(project: Project, user) -> dict[str, int]:
     """How many of the user's assignments in the project are done, of how many (one query)."""
-    total, done = statements.one(_QUEUE_PROGRESS, [project.pk, user.pk])
+    total, done = statements.one(_QUEUE_PROGRESS, [user.pk, project.pk])
     total, done = total or 0, done or 0
     return {"total": total, "done": done, "percent": round(100 * done / total) if total else 0}
 

@@ -171,6 +171,32 @@ class Unit(models.Model):
         return f"unit {self.pk}"
 
 
+def queue_rank(round_order: int, position: int) -> int:
+    """A unit's place in every coder's queue: by round, then position in the round."""
+    return round_order * 2**31 + position
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """As Django's, filling each assignment's project and queue rank from its unit."""
+        objs = list(objs)
+        missing = sorted({a.unit_id for a in objs if a.project_id is None or a.queue_rank is None})
+        places = {}
+        for start in range(0, len(missing), 5000):
+            places.update(
+                (pk, (project_id, queue_rank(order, position)))
+                for pk, project_id, order, position in Unit.objects.filter(
+                    pk__in=missing[start : start + 5000]
+                )
+                .order_by()
+                .values_list("pk", "project_id", "round__order", "position")
+            )
+        for assignment in objs:
+            if assignment.unit_id in places:
+                assignment.project_id, assignment.queue_rank = places[assignment.unit_id]
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Assignment(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "To do"
@@ -184,11 +210,34 @@ class Assignment(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     assigned_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The unit's project and place in the queue, copied from the unit (neither changes
+    # once a unit exists), so a coder's next unit and progress are one index range.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", editable=False)
+    queue_rank = models.BigIntegerField(editable=False)
+
+    objects = AssignmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["unit", "coder"]
         constraints = [models.UniqueConstraint(fields=["unit", "coder"], name="unique_assignment")]
-        indexes = [models.Index(fields=["coder", "status"], name="assignment_queue")]
+        indexes = [
+            models.Index(fields=["coder", "status"], name="assignment_queue"),
+            models.Index(
+                fields=["coder", "project", "status", "queue_rank", "unit"],
+                name="assignment_next",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.coder} on {self.unit}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.project_id is None or self.queue_rank is None:
+            unit = (
+                Unit.objects.filter(pk=self.unit_id)
+                .order_by()
+                .values_list("project_id", "round__order", "position")
+                .get()
+            )
+            self.project_id, self.queue_rank = unit[0], queue_rank(unit[1], unit[2])
+        super().save(*args, **kwargs)
