@@ -9,10 +9,12 @@ For each database (SQLite and PostgreSQL) this script
 2. starts, each in its own process: the fake Discourse server (tests/fake_discourse.py)
    with 5,000 topics and 60,000 posts (20 topics of 130 posts), gunicorn with several
    workers, and ``manage.py db_worker``,
-3. reads every process's resident memory (VmRSS in /proc) idle right after start: the
-   floor,
+3. reads every process's resident memory (VmRSS in /proc) idle once it has started
+   (steady for a second): the floor,
 4. queues the import as the staff import page does (``start_discourse_import``: the
-   django-tasks task db_worker runs), with no rate limit so the worker is never idle,
+   django-tasks task db_worker runs), with no rate limit so the worker is never idle; with
+   ``--via-page RATE`` it posts the page's form instead (whose rate is at most 10
+   requests per second, so 5,000 topics take over eight minutes),
 5. runs a page load in its own process until the import ends: closed-loop clients asking
    for the corpus browser with filters, thread pages, the import's progress page, the
    agreement and report pages and the project's full long CSV export,
@@ -25,7 +27,8 @@ under 512 MB; db_worker's peak in the second half of the import at most 1.25x it
 at a quarter (memory does not grow with the number of topics imported).
 
     .venv/bin/python bench/memory_bench.py [--db sqlite|postgres|both] [--topics 5000]
-        [--posts 60000] [--workers 4] [--clients 4] [--sqlite-path PATH] [--database-url URL]
+        [--posts 60000] [--workers 4] [--clients 4] [--via-page RATE] [--sqlite-path PATH]
+        [--database-url URL]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -172,6 +176,44 @@ def page_load(base: str, urls: list[str], clients: int, stop_event, queue) -> No
 # One database ----------------------------------------------------------------------------
 
 
+def idle_memory(processes: dict[str, int], settle: float) -> dict[str, int]:
+    """Each process's RSS once all have finished starting: after ``settle`` seconds, the
+    first reading within 1 MB of the one a second before for every process."""
+    time.sleep(settle)
+    before = {name: memory_kb(pid)["VmRSS"] for name, pid in processes.items()}
+    for _ in range(60):
+        time.sleep(1)
+        now = {name: memory_kb(pid)["VmRSS"] for name, pid in processes.items()}
+        if all(abs(now[name] - before[name]) <= 1024 for name in processes):
+            return now
+        before = now
+    return before
+
+
+def start_from_page(base: str, forum_url: str, rate: float) -> int:
+    """Queue the import through the staff import page's form; the new run's id."""
+    import requests
+
+    session = requests.Session()
+    if not login(session, base, USERNAME, PASSWORD):
+        raise SystemExit("the staff account could not log in")
+    session.get(f"{base}/imports/")
+    response = session.post(
+        f"{base}/imports/",
+        data={
+            "base_url": forum_url,
+            "rate": str(rate),
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base}/imports/"},
+        allow_redirects=False,
+    )
+    found = re.search(r"/imports/(\d+)/$", response.headers.get("Location", ""))
+    if response.status_code != 302 or not found:
+        raise SystemExit(f"the import page refused the import: HTTP {response.status_code}")
+    return int(found.group(1))
+
+
 def start_fake_forum(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
         [
@@ -182,7 +224,11 @@ def start_fake_forum(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
         text=True,
         start_new_session=True,
     )  # fmt: skip
-    return server, server.stdout.readline().strip()
+    url = server.stdout.readline().strip()
+    if not url:
+        stop(server)
+        raise SystemExit("the fake forum did not start (see above)")
+    return server, url
 
 
 def run_database(db: str, args: argparse.Namespace) -> bool:
@@ -220,10 +266,9 @@ def _run_database(db: str, args: argparse.Namespace, worker_log) -> bool:
             stderr=worker_log,
             start_new_session=True,
         )
-        time.sleep(args.settle)
         processes = {f"gunicorn worker {n + 1}": pid for n, pid in enumerate(children(server.pid))}
         processes["db_worker"] = worker.pid
-        floor = {name: memory_kb(pid)["VmRSS"] for name, pid in processes.items()}
+        floor = idle_memory(processes, args.settle)
         peak = dict(floor)
 
         context = multiprocessing.get_context("spawn")
@@ -232,7 +277,10 @@ def _run_database(db: str, args: argparse.Namespace, worker_log) -> bool:
         load = context.Process(target=page_load, args=(base, urls, args.clients, stop_event, queue))
         load.start()
         began = time.perf_counter()
-        run = start_discourse_import(ImportOptions(base_url=forum_url, rate=0), plan["user"])
+        if args.via_page:
+            run = ImportRun.objects.get(pk=start_from_page(base, forum_url, args.via_page))
+        else:
+            run = start_discourse_import(ImportOptions(base_url=forum_url, rate=0), plan["user"])
         quarter = None
         second_half_peak = 0
         deadline = time.monotonic() + args.timeout
@@ -355,6 +403,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=int, default=4, help="closed-loop page clients")
     parser.add_argument(
         "--exports", type=int, default=1, help="weight of the full export among the pages"
+    )
+    parser.add_argument(
+        "--via-page",
+        type=float,
+        default=0,
+        metavar="RATE",
+        help="queue the import by posting the staff import page's form at RATE requests/s "
+        "(the form allows 0.05-10); by default it is queued as the page does, without a "
+        "rate limit",
     )
     parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before the floor")
     parser.add_argument("--timeout", type=float, default=1800, help="longest import wait")
