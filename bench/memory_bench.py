@@ -10,7 +10,7 @@ For each database (SQLite and PostgreSQL) this script
    with 5,000 topics and 60,000 posts (20 topics of 130 posts), gunicorn with several
    workers, and ``manage.py db_worker``,
 3. reads every process's resident memory (VmRSS in /proc) idle once it has started
-   (steady for a second): the floor,
+   (asleep, and steady for three seconds): the floor,
 4. queues the import as the staff import page does (``start_discourse_import``: the
    django-tasks task db_worker runs), with no rate limit so the worker is never idle; with
    ``--via-page RATE`` it posts the page's form instead (whose rate is at most 10
@@ -178,16 +178,23 @@ def page_load(base: str, urls: list[str], clients: int, stop_event, queue) -> No
 
 def idle_memory(processes: dict[str, int], settle: float) -> dict[str, int]:
     """Each process's RSS once all have finished starting: after ``settle`` seconds, the
-    first reading within 1 MB of the one a second before for every process."""
+    first reading where every process sleeps (none is runnable, as one still loading the
+    app is on a busy machine) and has kept its RSS within 1 MB for three seconds."""
+
+    def sleeping(pid: int) -> bool:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S"
+
     time.sleep(settle)
-    before = {name: memory_kb(pid)["VmRSS"] for name, pid in processes.items()}
-    for _ in range(60):
+    readings = [{name: memory_kb(pid)["VmRSS"] for name, pid in processes.items()}]
+    for _ in range(120):
         time.sleep(1)
-        now = {name: memory_kb(pid)["VmRSS"] for name, pid in processes.items()}
-        if all(abs(now[name] - before[name]) <= 1024 for name in processes):
-            return now
-        before = now
-    return before
+        readings = [*readings[-3:], {n: memory_kb(pid)["VmRSS"] for n, pid in processes.items()}]
+        steady = len(readings) == 4 and all(
+            max(r[n] for r in readings) - min(r[n] for r in readings) <= 1024 for n in processes
+        )
+        if steady and all(sleeping(pid) for pid in processes.values()):
+            break
+    return readings[-1]
 
 
 def start_from_page(base: str, forum_url: str, rate: float) -> int:
