@@ -9,8 +9,9 @@ For each database (SQLite and PostgreSQL) this script
 2. starts, each in its own process: the fake Discourse server (tests/fake_discourse.py)
    with 5,000 topics and 60,000 posts (20 topics of 130 posts), gunicorn with several
    workers, and ``manage.py db_worker``,
-3. reads every process's resident memory (VmRSS in /proc) idle once it has started
-   (asleep, and steady for three seconds): the floor,
+3. reads every process's resident memory (VmRSS in /proc) idle once it has started and
+   each web worker has answered health checks (asleep, and steady for three seconds):
+   the floor,
 4. queues the import as the staff import page does (``start_discourse_import``: the
    django-tasks task db_worker runs), with no rate limit so the worker is never idle; with
    ``--via-page RATE`` it posts the page's form instead (whose rate is at most 10
@@ -42,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -244,6 +246,8 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
 
 
 def _run_database(db: str, args: argparse.Namespace, worker_log) -> bool:
+    import requests
+
     print(f"\n== {db} ==", flush=True)
     shared = env_for(db, args.sqlite_path, args.database_url)
     build_corpus(shared, args.threads, args.posts_per_thread)
@@ -275,6 +279,14 @@ def _run_database(db: str, args: argparse.Namespace, worker_log) -> bool:
         )
         processes = {f"gunicorn worker {n + 1}": pid for n, pid in enumerate(children(server.pid))}
         processes["db_worker"] = worker.pid
+        # Every worker answers a few health checks first: a worker's first request imports
+        # the URLconf and the views (about 150 MB), which is start-up, not load.
+        with ThreadPoolExecutor(4 * args.workers) as pool:
+            list(
+                pool.map(
+                    lambda _: requests.get(f"{base}/healthz", timeout=60), range(16 * args.workers)
+                )
+            )
         floor = idle_memory(processes, args.settle)
         peak = dict(floor)
 
