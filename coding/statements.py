@@ -117,8 +117,8 @@ def db_datetime(value, using: str = "default"):
 
 
 def db_json(value, using: str = "default"):
-    """A value for a JSON column, as the ORM would send it."""
-    return connections[using].ops.adapt_json_value(value, None)
+    """A value for a JSON column, as the ORM would send it (None is SQL NULL)."""
+    return None if value is None else connections[using].ops.adapt_json_value(value, None)
 
 
 def for_update(using: str = "default") -> str:

@@ -54,6 +54,8 @@ def test_a_draft_save_stores_the_coding_and_its_history(client, users):
     event = CodingEvent.objects.get(coding=coding)
     assert event.user == users["alice"]
     assert event.before is None
+    # A first save has no state before it: stored as SQL NULL, as the ORM stores None.
+    assert CodingEvent.objects.filter(coding=coding, before__isnull=True).exists()
     assert event.after["codes"] == ["install"]
     assert Assignment.objects.get(unit=unit, coder=users["alice"]).status == "pending"
 
