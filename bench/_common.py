@@ -286,3 +286,22 @@ def figure(name: str, value: str, floor: str, ratio: str, target: str, ok: bool 
         f"ok={verdict}{extra}",
         flush=True,
     )
+
+
+def run_per_database(script: str, build_parser, run_database) -> int:
+    """A load script's entry point: with ``--single DB`` run that database here; otherwise
+    run each database asked for in a fresh interpreter (Django is set up once per
+    database) and exit non-zero when any missed a target."""
+    if len(sys.argv) > 2 and sys.argv[1] == "--single":
+        return 0 if run_database(sys.argv[2], build_parser().parse_args(sys.argv[3:])) else 1
+    args = build_parser().parse_args()
+    if args.db in ("postgres", "both"):
+        ensure_postgres_database(args.database_url)
+    ok = True
+    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
+        child = subprocess.run(
+            [PYTHON, script, "--single", db, *sys.argv[1:]], cwd=ROOT, check=False
+        )
+        ok = ok and child.returncode == 0
+    print("\nall targets met" if ok else "\ntarget missed")
+    return 0 if ok else 1

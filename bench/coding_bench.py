@@ -30,7 +30,6 @@ import json
 import multiprocessing
 import random
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,17 +40,15 @@ if __package__ in (None, ""):
 from bench._common import (
     DEFAULT_DATABASE_URL,
     DEFAULT_SQLITE,
-    PYTHON,
-    ROOT,
     Clock,
     build_corpus,
-    ensure_postgres_database,
     env_for,
     figure,
     floor_client,
     load_average,
     login,
     run_clients,
+    run_per_database,
     setup_django,
     start_gunicorn,
     stop,
@@ -445,22 +442,5 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main() -> int:
-    args = build_parser().parse_args()
-    if args.db in ("postgres", "both"):
-        ensure_postgres_database(args.database_url)
-    ok = True
-    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-        # Each database in a fresh interpreter, so Django is set up once per database.
-        child = subprocess.run(
-            [PYTHON, __file__, "--single", db, *sys.argv[1:]], cwd=ROOT, check=False
-        )
-        ok = ok and child.returncode == 0
-    print("\nall targets met" if ok else "\ntarget missed")
-    return 0 if ok else 1
-
-
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--single":
-        sys.exit(0 if run_database(sys.argv[2], build_parser().parse_args(sys.argv[3:])) else 1)
-    sys.exit(main())
+    sys.exit(run_per_database(__file__, build_parser, run_database))

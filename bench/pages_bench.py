@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,11 +45,8 @@ if __package__ in (None, ""):
 from bench._common import (
     DEFAULT_DATABASE_URL,
     DEFAULT_SQLITE,
-    PYTHON,
-    ROOT,
     Clock,
     build_corpus,
-    ensure_postgres_database,
     env_for,
     figure,
     floor_client,
@@ -58,6 +54,7 @@ from bench._common import (
     login,
     manage,
     run_clients,
+    run_per_database,
     setup_django,
     start_gunicorn,
     stop,
@@ -334,22 +331,5 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main() -> int:
-    args = build_parser().parse_args()
-    if args.db in ("postgres", "both"):
-        ensure_postgres_database(args.database_url)
-    ok = True
-    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-        # Each database in a fresh interpreter, so Django is set up once per database.
-        child = subprocess.run(
-            [PYTHON, __file__, "--single", db, *sys.argv[1:]], cwd=ROOT, check=False
-        )
-        ok = ok and child.returncode == 0
-    print("\nall targets met" if ok else "\ntarget missed")
-    return 0 if ok else 1
-
-
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--single":
-        sys.exit(0 if run_database(sys.argv[2], build_parser().parse_args(sys.argv[3:])) else 1)
-    sys.exit(main())
+    sys.exit(run_per_database(__file__, build_parser, run_database))
