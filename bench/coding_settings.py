@@ -10,7 +10,7 @@ CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "coding.storage.StaticStorage"},
 }
 # Static files straight from the source folders, so no collectstatic is needed to bench.
 WHITENOISE_USE_FINDERS = True

@@ -17,7 +17,8 @@ two saves of the same coding queue instead of interleaving. Then:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -303,33 +304,49 @@ def codes_for_project(project: Project) -> list[Code]:
     return codes_from_rows(code_rows(project))
 
 
-_POST_FIELDS = (
-    "id",
-    "thread_id",
-    "post_number",
-    "author",
-    "created_at",
-    "is_accepted_answer",
-    "html",
-    "plain_text",
-)
-_UNIT_POSTS = f"""
-SELECT {", ".join(_POST_FIELDS)} FROM coding_post WHERE thread_id = %s
-"""  # noqa: S608
+class UnitPost(NamedTuple):
+    """A post as the coding screen shows it; ``is_unit``: part of the unit, not only
+    context."""
+
+    pk: int
+    post_number: int
+    author: str
+    created_at: datetime
+    is_accepted_answer: bool
+    html: str
+    plain_text: str
+    is_unit: bool
 
 
-def posts_for_unit(unit: Unit) -> list[Post]:
+_UNIT_POSTS = """
+SELECT id, post_number, author, created_at, is_accepted_answer, html, plain_text
+FROM coding_post WHERE thread_id = %s
+"""
+
+
+def posts_for_unit(unit: Unit) -> list[UnitPost]:
     """The thread's posts in order; for a post unit, that post after the opening post.
-    Each has ``is_unit``: whether it is part of the unit, not only context. One query."""
+    One query; the rows are read as they are, not as model instances, since a thread
+    may have hundreds of posts."""
     if unit.post_id:
         sql = _UNIT_POSTS + " AND (id = %s OR post_number = 1) ORDER BY post_number"
         found = statements.rows(sql, [unit.thread_id, unit.post_id])
     else:
         found = statements.rows(_UNIT_POSTS + " ORDER BY post_number", [unit.thread_id])
-    posts = [statements.instance(Post, _POST_FIELDS, row) for row in found]
-    for post in posts:
-        post.is_unit = not unit.post_id or post.pk == unit.post_id
-    return posts
+    created = statements.converter(Post, "created_at")
+    return [
+        UnitPost(
+            pk,
+            number,
+            author,
+            created(at),
+            bool(accepted),
+            html,
+            text,
+            not unit.post_id or pk == unit.post_id,
+        )
+        for pk, number, author, at, accepted, html, text in found
+    ]
 
 
 _QUEUE_PROGRESS = f"""

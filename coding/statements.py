@@ -11,7 +11,8 @@ select are deferred), so the code that uses them cannot tell the difference.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -34,31 +35,89 @@ def _cursor(using: str):
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        # Django turns automatic preparing off; only server-binding cursors like this
-        # one prepare at all, so the ORM's queries are unaffected.
-        connection.connection.prepare_threshold = PREPARE_AFTER
+    _prepare_after(connection)
     with connection.wrap_database_errors:
         return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
-def rows(sql: str, params: Sequence[Any], using: str = "default") -> list[tuple]:
-    with _cursor(using) as cursor:
+def _prepare_after(connection) -> None:
+    if connection.connection.prepare_threshold is None:
+        # Django turns automatic preparing off; only server-binding cursors like this
+        # module's prepare at all, so the ORM's queries are unaffected.
+        connection.connection.prepare_threshold = PREPARE_AFTER
+
+
+_QMARK = re.compile(r"(?<!%)%s")
+
+
+@lru_cache(maxsize=512)
+def _qmark(sql: str) -> str:
+    """A statement's ``%s`` placeholders as SQLite's ``?``, as Django's SQLite cursor
+    rewrites them (``%%`` is a literal ``%``)."""
+    return _QMARK.sub("?", sql).replace("%%", "%")
+
+
+def _run(using: str, sql: str, params: Sequence[Any], read: Callable[[Any], Any]) -> Any:
+    """Run ``sql`` and return ``read(cursor)``.
+
+    While queries are logged (DEBUG, or a test counting them) or an execute wrapper is
+    installed, this goes through Django's cursor. Otherwise it runs on one raw cursor
+    kept per database connection: the statements are fixed, so Django's per-statement
+    wrapping (a new wrapper object, placeholder rewriting on SQLite) is skipped, while its
+    checks stay (a usable connection, no statement in a broken transaction, errors as
+    Django's exceptions).
+    """
+    connection = connections[using]
+    if connection.queries_logged or connection.execute_wrappers:
+        with _cursor(using) as cursor:
+            cursor.execute(sql, params)
+            return read(cursor)
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    connection.validate_no_broken_transaction()
+    raw = connection.connection
+    kept = getattr(connection, "_fixed_statement_cursor", None)
+    if kept is None or kept[0] is not raw:
+        if connection.vendor == "postgresql":
+            from django.db.backends.postgresql.base import ServerBindingCursor
+
+            _prepare_after(connection)
+            kept = (raw, ServerBindingCursor(raw))
+        else:
+            kept = (raw, raw.cursor())
+        connection._fixed_statement_cursor = kept
+    cursor = kept[1]
+    if connection.vendor == "sqlite":
+        sql = _qmark(sql)
+    with connection.wrap_database_errors:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return read(cursor)
+
+
+def rows(sql: str, params: Sequence[Any], using: str = "default") -> list[tuple]:
+    return _run(using, sql, params, _fetchall)
 
 
 def execute(sql: str, params: Sequence[Any], using: str = "default") -> int:
     """Run a statement that returns no rows; the number of rows it changed."""
-    with _cursor(using) as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return _run(using, sql, params, _rowcount)
 
 
 def one(sql: str, params: Sequence[Any], using: str = "default") -> tuple | None:
-    with _cursor(using) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    return _run(using, sql, params, _fetchone)
+
+
+def _fetchall(cursor) -> list[tuple]:
+    return cursor.fetchall()
+
+
+def _fetchone(cursor) -> tuple | None:
+    return cursor.fetchone()
+
+
+def _rowcount(cursor) -> int:
+    return cursor.rowcount
 
 
 @lru_cache(maxsize=256)
@@ -91,15 +150,62 @@ def convert(
     return out
 
 
+def converter(model: type[Model], name: str, using: str = "default") -> Callable[[Any], Any]:
+    """A function turning the database's value of one field into the ORM's."""
+    ((expression, converters),) = _converters(using, model._meta.label, (name,))
+    if not converters:
+        return _same
+    connection = connections[using]
+
+    def convert_one(value: Any) -> Any:
+        for function in converters:
+            value = function(value, expression, connection)
+        return value
+
+    return convert_one
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def instance(
-    model: type[Model], fields: tuple[str, ...], values: Iterable[Any], using: str = "default"
+    model: type[Model], fields: tuple[str, ...], values: Sequence[Any], using: str = "default"
 ) -> Model:
     """A model instance from a row holding ``fields``; the model's other fields are
     deferred (read from the database if ever used)."""
-    given = dict(zip(fields, convert(model, fields, values, using), strict=True))
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in given]
+    names, order, steps = _instance_plan(using, model, fields)
+    if len(values) != len(fields):
+        raise ValueError(f"{len(fields)} fields, {len(values)} values")
+    if steps:
+        values = list(values)
+        connection = connections[using]
+        for index, expression, converters in steps:
+            value = values[index]
+            for function in converters:
+                value = function(value, expression, connection)
+            values[index] = value
     # from_db takes the values in the model's field order, whatever the names' order.
-    return model.from_db(using, names, [given[name] for name in names])
+    return model.from_db(using, names, [values[index] for index in order])
+
+
+@lru_cache(maxsize=256)
+def _instance_plan(using: str, model: type[Model], fields: tuple[str, ...]) -> tuple:
+    """For ``instance``: the field names in the model's order, where each one's value is
+    in a row of ``fields``, and the converters of the fields that have any."""
+    position = {name: index for index, name in enumerate(fields)}
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in position]
+    if len(names) != len(fields):
+        raise ValueError(f"not fields of {model._meta.label}: {set(fields) - set(names)}")
+    order = tuple(position[name] for name in names)
+    steps = tuple(
+        (index, expression, converters)
+        for index, (expression, converters) in enumerate(
+            _converters(using, model._meta.label, fields)
+        )
+        if converters
+    )
+    return names, order, steps
 
 
 def placeholders(count: int, width: int = 0) -> str:
