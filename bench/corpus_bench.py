@@ -11,10 +11,11 @@ test client (middleware, session, templates, the full stack):
     under two minutes on a quiet machine (the plain write takes 30-45 s there); the
     absolute time is printed too, but only the ratio is judged, since other load on the
     machine slows both writes alike.
-(a) /corpus/ with no search term, beside the floor: a minimal Django view on the same
-    stack that runs the two queries a counted, paginated list cannot avoid (COUNT and SUM
-    of posts, then the newest 50 rows) in raw SQL and renders them with a one-line-per-row
-    template.
+(a) /corpus/ with no search term, beside the floor (``corpus_floor`` in
+    bench/coding_urls.py, also used by bench/pages_bench.py): a minimal Django view on the
+    same stack that runs the two queries a counted, paginated list cannot avoid (COUNT and
+    SUM of posts, then the newest 50 rows) in raw SQL and renders them with a
+    one-line-per-row template.
 (b) /corpus/?q=WORDS for a common word (in 78% of the synthetic threads), a rarer word and
     a phrase, each beside the same minimal view running the same two raw queries
     restricted to the full-text matches (FTS5 MATCH on the same database).
@@ -50,8 +51,6 @@ LIST_RATIO = 4.0
 SEARCH_RATIO = 2.0
 SEARCHES = {"common word": "memory", "rare word": "quantizing", "phrase": '"padding side"'}
 
-urlpatterns: list = []
-
 
 def setup(db: str) -> None:
     if db.startswith("postgres"):
@@ -68,47 +67,9 @@ def setup(db: str) -> None:
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = ["testserver"]
-    settings.ROOT_URLCONF = __name__
-    from django.urls import include, path
-
-    urlpatterns[:] = [path("floor/", floor_view), path("", include("config.urls"))]
-
-
-FLOOR_TEMPLATE = """<table>{% for id, title, created, category, posts in rows %}
-<tr><td><a href="/threads/{{ id }}/">{{ title }}</a></td><td>{{ category }}</td>
-<td>{{ created }}</td><td>{{ posts }}</td></tr>{% endfor %}</table><p>{{ count }} {{ total }}</p>"""
-
-
-def floor_view(request):
-    """The least a searchable list page must do, in raw SQL and one small template: count
-    the matching threads and their posts, fetch the newest 50, render them."""
-    from django.db import connection
-    from django.http import HttpResponse
-    from django.template import Context, Template
-
-    from coding.search import PG_THREADS_MATCHING, SQLITE_THREADS_MATCHING, fts5_query
-
-    text = request.GET.get("q", "")
-    where, params = "", []
-    if text and connection.vendor == "sqlite":
-        where, params = f"WHERE id IN ({SQLITE_THREADS_MATCHING})", [fts5_query(text)] * 2
-    elif text:
-        where, params = f"WHERE id IN ({PG_THREADS_MATCHING})", [text, text]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*), SUM(posts_count) FROM coding_thread " + where,  # noqa: S608
-            params,
-        )
-        count, total = cursor.fetchone()
-        cursor.execute(
-            "SELECT id, title, created_at, category, posts_count FROM coding_thread "  # noqa: S608
-            + where
-            + " ORDER BY created_at DESC, id DESC LIMIT 50",
-            params,
-        )
-        rows = cursor.fetchall()
-    html = Template(FLOOR_TEMPLATE).render(Context({"rows": rows, "count": count, "total": total}))
-    return HttpResponse(html)
+    # The product's URLs plus the corpus floor (bench/coding_urls.py), shared with
+    # bench/pages_bench.py.
+    settings.ROOT_URLCONF = "bench.coding_urls"
 
 
 def median_seconds(client, url: str, params: dict) -> float:
@@ -206,6 +167,8 @@ def main() -> int:
 
     from django.db import connection
 
+    from bench.coding_urls import CORPUS_FLOOR_URL
+
     vendor = connection.vendor
     corpus = f"{threads}x{args.posts_per_thread:g}"
     user, _ = get_user_model().objects.get_or_create(username="bench-reader")
@@ -214,7 +177,7 @@ def main() -> int:
 
     def report(label: str, params: dict, floor_params: dict, ratio_target: float) -> None:
         page = median_seconds(client, "/corpus/", params)
-        floor = median_seconds(client, "/floor/", floor_params)
+        floor = median_seconds(client, CORPUS_FLOOR_URL, floor_params)
         ratio = page / floor
         ok = ratio <= ratio_target and page < PAGE_TARGET_S
         print(
