@@ -179,6 +179,100 @@ def memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of processes (all their threads); gone ones count 0."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def database_pids(client_pids: list[int], port: int = 5432) -> list[int]:
+    """The PostgreSQL server processes serving connections that ``client_pids`` hold
+    (found by the connections' local ports, which each server process's title names),
+    so CPU the server spends for anyone else is not counted."""
+    inodes = set()
+    for pid in client_pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], fields[9]
+                if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == port:
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            title = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if title.startswith("postgres:") and any(f"({p})" in title for p in ports):
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the server (gunicorn and its workers), the database server's
+    processes serving the server's connections, and this process, between ``start`` and ``stop``:
+    on a machine whose cores are all busy, the ratio of two phases' CPU per request is
+    what their throughput ratio tends to, whatever else the machine is doing."""
+
+    def __init__(self, server_pid: int, postgres: bool) -> None:
+        self.server_pid, self.postgres = server_pid, postgres
+        self.spent = {"server": 0.0, "database": 0.0, "client": 0.0}
+        self._at: dict[str, float] | None = None
+
+    def _now(self) -> dict[str, float]:
+        server = [self.server_pid, *children(self.server_pid)]
+        return {
+            "server": cpu_seconds(server),
+            "database": cpu_seconds(database_pids(server)) if self.postgres else 0.0,
+            "client": time.process_time(),
+        }
+
+    def start(self) -> None:
+        self._at = self._now()
+
+    def stop(self) -> None:
+        now, before = self._now(), self._at
+        for part in self.spent:
+            # A database process that ended during the phase takes its time with it;
+            # never count less than nothing.
+            self.spent[part] += max(0.0, now[part] - before[part])
+
+    def during(self, clock: Clock) -> threading.Thread:
+        """Measure the clock's measured window (after its warm-up), in a thread."""
+
+        def run() -> None:
+            while not clock.started_at:
+                time.sleep(0.01)
+            time.sleep(max(0.0, clock.started_at + clock.warmup - time.perf_counter()))
+            self.start()
+            time.sleep(
+                max(0.0, clock.started_at + clock.warmup + clock.duration - time.perf_counter())
+            )
+            self.stop()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    @staticmethod
+    def per_request_of(spent: dict[str, float], requests: int) -> dict[str, float]:
+        """Milliseconds of CPU per request, by part and in all."""
+        out = {part: 1000 * seconds / max(1, requests) for part, seconds in spent.items()}
+        out["total"] = sum(out.values())
+        return out
+
+
 # Clients -----------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from bench._common import (
     DEFAULT_DATABASE_URL,
     DEFAULT_SQLITE,
     Clock,
+    CpuMeter,
     build_corpus,
     env_for,
     figure,
@@ -271,34 +272,60 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
 
 
 def load_generator(
-    base: str, plan: dict, clients: int, warmup: float, duration: float, queue, rounds: int = 1
+    base: str,
+    plan: dict,
+    clients: int,
+    warmup: float,
+    duration: float,
+    queue,
+    rounds: int = 1,
+    meter: tuple[int, bool] | None = None,
 ) -> None:
     """Run both phases and report through ``queue`` (this runs in its own process).
 
     With ``rounds`` > 1 the phases take turns (coding, floor, coding, floor, ...), each
     turn a share of ``duration``, so a change in the machine's other load falls on both.
+    With ``meter`` (gunicorn's pid, whether the database is PostgreSQL) the CPU time each phase
+    costs the server, the database and this process is measured as well.
     """
     results = {phase: {"latencies": [], "errors": [], "acks": []} for phase in ("coding", "floor")}
+    meters = {phase: CpuMeter(*meter) for phase in results} if meter else {}
     for phase in ("coding", "floor") * rounds:
         out = results[phase]
         clock = Clock(clients, warmup, duration / rounds)
+        measuring = meters[phase].during(clock) if meters else None
         if phase == "coding":
             run_clients(
                 _annotator, [(base, plan, plan["coders"][i], clock, out, i) for i in range(clients)]
             )
         else:
             run_clients(floor_client, [(base, clock, out)] * clients)
+        if measuring is not None:
+            measuring.join()
+    for phase, m in meters.items():
+        results[phase]["cpu"] = m.spent
     queue.put(results)
 
 
-def run_level(base: str, plan: dict, clients: int, db: str, args: argparse.Namespace) -> bool:
+def run_level(
+    base: str, plan: dict, clients: int, db: str, args: argparse.Namespace, server_pid: int
+) -> bool:
     """One level of concurrency: the load generator in its own process, then the check."""
     empty_floor_table()
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     generator = context.Process(
         target=load_generator,
-        args=(base, plan, clients, args.warmup, args.duration, queue, args.rounds),
+        args=(
+            base,
+            plan,
+            clients,
+            args.warmup,
+            args.duration,
+            queue,
+            args.rounds,
+            (server_pid, db == "postgres"),
+        ),
     )
     generator.start()
     results = queue.get(timeout=(args.warmup * args.rounds + args.duration) * 4 + 600)
@@ -339,6 +366,30 @@ def run_level(base: str, plan: dict, clients: int, db: str, args: argparse.Names
     for line in errors[:5]:
         print(f"    {line}")
     where = {"db": db, "corpus": f"{args.threads}threads", "clients": clients, "load": load}
+    cpu = {
+        phase: CpuMeter.per_request_of(results[phase]["cpu"], s["n"])
+        for phase, s in (("coding", coding), ("floor", floor))
+    }
+    for phase in ("floor", "coding"):
+        c = cpu[phase]
+        print(
+            f"  CPU per {phase} request: server {c['server']:.2f} ms + database "
+            f"{c['database']:.2f} ms + load generator {c['client']:.2f} ms = {c['total']:.2f} ms"
+        )
+    cpu_ratio = cpu["floor"]["total"] / cpu["coding"]["total"] if cpu["coding"]["total"] else 0
+    print(
+        f"  floor/coding CPU per request: {cpu_ratio:.2f} (the throughput ratio when the "
+        "cores are the bottleneck)"
+    )
+    figure(
+        f"coding_cpu_per_request[clients={clients}]",
+        f"{cpu['coding']['total']:.2f}ms",
+        f"{cpu['floor']['total']:.2f}ms",
+        f"{cpu_ratio:.2f}",
+        "-",
+        None,
+        **where,
+    )
     figure(
         f"coding_throughput[clients={clients}]",
         f"{coding['rps']:.1f}req/s",
@@ -395,7 +446,7 @@ def run_database(db: str, args: argparse.Namespace) -> bool:
     ok = True
     try:
         for clients in args.clients:
-            ok = run_level(base, plan, clients, db, args) and ok
+            ok = run_level(base, plan, clients, db, args, server.pid) and ok
     finally:
         stop(server)
     return ok

@@ -35,7 +35,7 @@ SELECT p.id, p.name, p.slug, p.status, p.codebook_version_id, m.role,
        r.id, r.name,
        t.id, t.title, t.category, t.url, t.created_at, t.source_id,
        s.id, s.name,
-       a.status
+       a.status, q.total, q.done
 FROM coding_project p
 JOIN coding_membership m ON m.project_id = p.id AND m.user_id = %s
 LEFT JOIN coding_unit u ON u.id = %s AND u.project_id = p.id
@@ -43,6 +43,7 @@ LEFT JOIN coding_round r ON r.id = u.round_id
 LEFT JOIN coding_thread t ON t.id = u.thread_id
 LEFT JOIN coding_forumsource s ON s.id = t.source_id
 LEFT JOIN coding_assignment a ON a.unit_id = u.id AND a.coder_id = %s
+LEFT JOIN coding_queuecount q ON q.project_id = p.id AND q.coder_id = %s
 WHERE p.slug = %s
 """
 
@@ -52,12 +53,13 @@ def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Pr
     the units assigned to them, the project's admins any of its units; everyone else gets
     a 404. ``unit.my_status`` is the status of the user's own assignment (None when the
     unit is not assigned to them). One statement for project, role, unit, its thread,
-    source and round, and the assignment.
+    source and round, the assignment, and ``unit.my_queue``: the user's queue in the
+    project counted (``queue_figures``).
     """
     user = request.user
     if not user.is_authenticated:
         raise Http404("No such project.")
-    row = statements.one(_UNIT_FOR_USER, [user.pk, unit_id, user.pk, slug])
+    row = statements.one(_UNIT_FOR_USER, [user.pk, unit_id, user.pk, user.pk, slug])
     if row is None:
         raise Http404("No such project.")
     project = statements.instance(
@@ -70,6 +72,7 @@ def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Pr
         Unit, ("id", "project_id", "round_id", "thread_id", "post_id", "position"), row[6:12]
     )
     unit.my_status = row[22]
+    unit.my_queue = queue_figures(row[23], row[24])
     if unit.my_status is None and project.user_role != Role.ADMIN:
         raise Http404("No such unit.")
     unit.project = project
@@ -80,6 +83,12 @@ def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Pr
     thread.source = statements.instance(ForumSource, ("id", "name"), row[20:22])
     unit.thread = thread
     return project, unit
+
+
+def queue_figures(total: int | None, done: int | None) -> dict[str, int]:
+    """A coder's progress through their queue: done of total, and the percentage."""
+    total, done = total or 0, done or 0
+    return {"total": total, "done": done, "percent": round(100 * done / total) if total else 0}
 
 
 def get_codebook_for_user(request: HttpRequest, pk: int, *, edit: bool = False) -> Codebook:

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import statements
+from .access import queue_figures
 from .models import (
     Assignment,
     Code,
@@ -63,6 +64,9 @@ class SaveResult:
     coding: Coding
     saved: bool
     state: dict[str, Any]
+    # The coder's next unit after a submit, when the save found it (None: queue done).
+    next_unit_id: int | None = None
+    next_unit_known: bool = False
 
 
 @dataclass
@@ -349,18 +353,14 @@ def posts_for_unit(unit: Unit) -> list[UnitPost]:
     ]
 
 
-_QUEUE_PROGRESS = f"""
-SELECT COUNT(CASE WHEN status <> '{Assignment.Status.RETURNED}' THEN 1 END),
-       COUNT(CASE WHEN status = '{Assignment.Status.DONE}' THEN 1 END)
-FROM coding_assignment WHERE coder_id = %s AND project_id = %s
-"""  # noqa: S608
-
-
 def queue_progress(project: Project, user) -> dict[str, int]:
-    """How many of the user's assignments in the project are done, of how many (one query)."""
-    total, done = statements.one(_QUEUE_PROGRESS, [user.pk, project.pk])
-    total, done = total or 0, done or 0
-    return {"total": total, "done": done, "percent": round(100 * done / total) if total else 0}
+    """How many of the user's assignments in the project are done, of how many: one row
+    kept by the database (``QueueCount``), whatever the size of the queue."""
+    row = statements.one(
+        "SELECT total, done FROM coding_queuecount WHERE project_id = %s AND coder_id = %s",
+        [project.pk, user.pk],
+    )
+    return queue_figures(*(row or (0, 0)))
 
 
 # Validating --------------------------------------------------------------------------
@@ -528,13 +528,138 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
         coding.updated_at = now
         if payload.submit and not coding.submitted_at:
             coding.submitted_at = now
-        _write_coding(coding)
-        _write_codes(coding, payload, before, now)
-        _insert_event(coding, coder, now, payload, before, after)
-        if payload.submit:
-            _complete(assignment_id, assignment_status, now)
+        complete = payload.submit and assignment_status != Assignment.Status.DONE
+        result = SaveResult(coding=coding, saved=True, state=after)
+        if statements.vendor() == "postgresql":
+            found = _write_in_one_statement(
+                project, coding, coder, payload, before, after, now, assignment_id, complete
+            )
+            if payload.submit:
+                result.next_unit_id, result.next_unit_known = found, True
+        else:
+            _write_coding(coding)
+            _write_codes(coding, payload, before, now)
+            _insert_event(coding, coder, now, payload, before, after)
+            if complete:
+                _complete(assignment_id, assignment_status, now)
         coding.state = after
-        return SaveResult(coding=coding, saved=True, state=after)
+        return result
+
+
+def _write_in_one_statement(
+    project: Project,
+    coding: Coding,
+    coder,
+    payload: CodingInput,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    now,
+    assignment_id: int,
+    complete: bool,
+) -> int | None:
+    """PostgreSQL: the coding, its applications and quotes, the event, the completed
+    assignment and the coder's next unit in one statement of data-modifying CTEs; the
+    same writes as the statements below, in one round trip instead of five or more.
+    Returns the next unit's id (None when none is left)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    values = [
+        coding.codebook_version_id,
+        coding.status,
+        coding.not_relevant,
+        coding.unsure,
+        coding.memo,
+        coding.revision,
+        coding.updated_at,
+        coding.submitted_at,
+    ]
+    if coding.pk is None:
+        parts.append(
+            "c AS (INSERT INTO coding_coding (codebook_version_id, status, not_relevant, "
+            "unsure, memo, revision, updated_at, submitted_at, created_at, unit_id, coder_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+        )
+        params += [*values, coding.created_at, coding.unit_id, coding.coder_id]
+    else:
+        parts.append(
+            "c AS (UPDATE coding_coding SET codebook_version_id = %s, status = %s, "
+            "not_relevant = %s, unsure = %s, memo = %s, revision = %s, updated_at = %s, "
+            "submitted_at = %s WHERE id = %s RETURNING id)"
+        )
+        params += [*values, coding.pk]
+    app_ids: dict[str, int] = dict(getattr(coding, "app_ids", {})) if before else {}
+    if before and before["quotes"]:
+        parts.append(
+            "dq AS (DELETE FROM coding_quote WHERE application_id IN "
+            "(SELECT id FROM coding_codeapplication WHERE coding_id = %s))"
+        )
+        params.append(coding.pk)
+    removed = [app_ids.pop(key) for key in sorted(set(app_ids) - set(payload.codes))]
+    if removed:
+        parts.append("da AS (DELETE FROM coding_codeapplication WHERE id = ANY(%s::bigint[]))")
+        params.append(removed)
+    added = [payload.code_objects[key].pk for key in payload.codes if key not in app_ids]
+    parts.append(
+        "a AS (INSERT INTO coding_codeapplication (coding_id, code_id, created_at) "
+        "SELECT c.id, x.code_id, %s FROM c CROSS JOIN unnest(%s::bigint[]) AS x(code_id) "
+        "RETURNING id, code_id)"
+    )
+    params += [now, added]
+    if payload.quotes:
+        kept = {payload.code_objects[key].pk: app_id for key, app_id in app_ids.items()}
+        quotes = payload.quotes
+        parts.append(
+            'q AS (INSERT INTO coding_quote (application_id, post_id, start, "end", text) '
+            'SELECT ap.id, x.post_id, x.start, x."end", x.text '
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[], %s::text[]) "
+            'WITH ORDINALITY AS x(code_id, post_id, start, "end", text, n) '
+            "JOIN (SELECT id, code_id FROM a UNION ALL "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[])) AS ap(id, code_id) "
+            "ON ap.code_id = x.code_id ORDER BY x.n)"
+        )
+        params += [
+            [payload.code_objects[q["code"]].pk for q in quotes],
+            [q["post"] for q in quotes],
+            [q["start"] for q in quotes],
+            [q["end"] for q in quotes],
+            [q["text"] for q in quotes],
+            list(kept.values()),
+            list(kept),
+        ]
+    parts.append(
+        "e AS (INSERT INTO coding_codingevent (coding_id, user_id, at, action, before, after) "
+        "SELECT c.id, %s, %s, %s, %s, %s FROM c)"
+    )
+    params += [
+        coder.pk,
+        now,
+        "submit" if payload.submit else "save",
+        statements.db_json(before),
+        statements.db_json(after),
+    ]
+    if complete:
+        parts.append(
+            "s AS (UPDATE coding_assignment SET status = %s, completed_at = %s WHERE id = %s)"
+        )
+        params += [Assignment.Status.DONE, now, assignment_id]
+    # The statement sees the assignments as they were before it, so the unit just
+    # saved is left out by name.
+    sql = f"WITH {', '.join(parts)} SELECT c.id, ({_NEXT_UNIT_BUT}) FROM c"  # noqa: S608
+    params += [coder.pk, project.pk, coding.unit_id]
+    coding_id, next_unit = statements.one(sql, params)
+    if coding.pk is None:
+        coding.pk = coding_id
+        coding._state.adding = False
+    return next_unit
+
+
+_NEXT_UNIT_BUT = f"""
+SELECT unit_id FROM coding_assignment
+WHERE coder_id = %s AND project_id = %s AND status = '{Assignment.Status.PENDING}'
+  AND unit_id <> %s
+ORDER BY queue_rank, unit_id
+LIMIT 1
+"""  # noqa: S608
 
 
 def _write_coding(coding: Coding) -> None:

@@ -227,6 +227,10 @@ def db_json(value, using: str = "default"):
     return None if value is None else connections[using].ops.adapt_json_value(value, None)
 
 
+def vendor(using: str = "default") -> str:
+    return connections[using].vendor
+
+
 def for_update(using: str = "default") -> str:
     """Row locks where the database has them; SQLite's IMMEDIATE transactions already
     hold the database's write lock."""

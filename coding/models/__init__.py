@@ -22,7 +22,16 @@ from .open_codes import (
     OpenCodeQuote,
     ProvisionalCode,
 )
-from .projects import Assignment, Membership, Project, ProjectQuerySet, Role, Round, Unit
+from .projects import (
+    Assignment,
+    Membership,
+    Project,
+    ProjectQuerySet,
+    QueueCount,
+    Role,
+    Round,
+    Unit,
+)
 
 __all__ = [
     "Assignment",
@@ -53,6 +62,7 @@ __all__ = [
     "ProjectQuerySet",
     "ProjectUpgrade",
     "ProvisionalCode",
+    "QueueCount",
     "Quote",
     "Role",
     "Round",

@@ -241,3 +241,27 @@ class Assignment(models.Model):
             )
             self.project_id, self.queue_rank = unit[0], queue_rank(unit[1], unit[2])
         super().save(*args, **kwargs)
+
+
+class QueueCount(models.Model):
+    """A coder's queue in a project counted: units assigned (not returned) and done.
+
+    Database triggers on the assignments table (migration 0011) keep these rows right
+    whatever writes an assignment (the ORM, bulk inserts, the coding screen's fixed
+    statements, cascading deletes), so the coding screen reads its progress from one
+    row instead of counting the coder's queue on every page. Plain ids, no foreign
+    keys: a deleted project's rows count nothing and are never read.
+    """
+
+    project_id = models.BigIntegerField()
+    coder_id = models.BigIntegerField()
+    total = models.IntegerField(default=0)
+    done = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project_id", "coder_id"], name="unique_queue_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"coder {self.coder_id} in project {self.project_id}: {self.done}/{self.total}"

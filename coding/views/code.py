@@ -99,7 +99,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "state": state,
         "can_code": can_code,
         "others": others,
-        "progress": codings.queue_progress(project, request.user) if can_code else None,
+        "progress": unit.my_queue if can_code else None,
         "initial": initial,
         "is_admin": project.user_role == Role.ADMIN,
         "retired": retired,
@@ -139,14 +139,14 @@ def _save(request: HttpRequest, project: Project, unit: Unit) -> JsonResponse:
             "saved": result.saved,
             "revision": result.coding.revision,
             "state": result.state,
-            "next": _next_url(project, request.user) if payload.submit else None,
+            "next": _next_url(project, request.user, result) if payload.submit else None,
         }
     )
 
 
-def _next_url(project: Project, user) -> str:
+def _next_url(project: Project, user, result: codings.SaveResult) -> str:
     """Straight to the next unit (saving the coder a redirect), or the queue-done page."""
-    unit_id = next_unit_id(project, user)
+    unit_id = result.next_unit_id if result.next_unit_known else next_unit_id(project, user)
     if unit_id is None:
         return reverse("code_next", args=[project.slug])
     return reverse("code_unit", args=[project.slug, unit_id])

@@ -1,0 +1,124 @@
+"""A coder's queue counted by the database: the kept counts (``QueueCount``, maintained by
+triggers on the assignments table) equal a fresh count after every kind of change, and
+the coding screen shows them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db.models import Count, Q
+
+from coding import statements
+from coding.assignment import assign_units, reassign, remove_member
+from coding.codings import queue_progress
+from coding.models import Assignment, Membership, QueueCount, Role, Unit
+from tests.factories import make_user
+from tests.factories_projects import make_sampled_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _fresh() -> dict[tuple[int, int], tuple[int, int]]:
+    rows = (
+        Assignment.objects.values("project_id", "coder_id")
+        .annotate(
+            total=Count("id", filter=~Q(status=Assignment.Status.RETURNED)),
+            done=Count("id", filter=Q(status=Assignment.Status.DONE)),
+        )
+        .order_by()
+    )
+    return {(r["project_id"], r["coder_id"]): (r["total"], r["done"]) for r in rows}
+
+
+def _kept() -> dict[tuple[int, int], tuple[int, int]]:
+    return {
+        (q.project_id, q.coder_id): (q.total, q.done)
+        for q in QueueCount.objects.all()
+        if q.total or q.done
+    }
+
+
+def _check() -> None:
+    fresh = {key: value for key, value in _fresh().items() if value != (0, 0)}
+    assert _kept() == fresh
+
+
+def test_counts_follow_every_kind_of_assignment_change(users):
+    carol = make_user("carol")
+    annotators = [users["alice"], users["bob"], carol]
+    project = make_sampled_project(admin=users["admin"], annotators=annotators, threads=12)
+    _check()
+    assert _kept()[(project.pk, users["alice"].pk)][0] > 0
+
+    # Completing through the ORM, a queryset update and a fixed statement.
+    first, second, third = Assignment.objects.filter(coder=users["alice"]).order_by("pk")[:3]
+    first.status = Assignment.Status.DONE
+    first.save()
+    Assignment.objects.filter(pk=second.pk).update(status=Assignment.Status.DONE)
+    statements.execute(
+        "UPDATE coding_assignment SET status = %s WHERE id = %s",
+        [Assignment.Status.DONE, third.pk],
+    )
+    _check()
+    # A change that leaves the status alone, and one back to pending.
+    Assignment.objects.filter(pk=first.pk).update(completed_at=None)
+    Assignment.objects.filter(pk=third.pk).update(status=Assignment.Status.PENDING)
+    _check()
+
+    # Moving a unit to another coder, then taking a member off the project.
+    pending = Assignment.objects.filter(
+        coder=users["bob"], status=Assignment.Status.PENDING
+    ).exclude(unit__assignments__coder=carol)
+    moved = pending.first()
+    reassign(moved.unit, users["bob"], carol)
+    _check()
+    bobs = Assignment.objects.filter(coder=users["bob"], status=Assignment.Status.PENDING)
+    Assignment.objects.filter(pk=bobs.first().pk).update(status=Assignment.Status.DONE)
+    remove_member(project, users["bob"])
+    _check()
+    # Only the finished unit stays in the removed member's queue.
+    assert _kept()[(project.pk, users["bob"].pk)] == (1, 1)
+
+    # A member who comes back is counted from the assignments already there.
+    Membership.objects.create(project=project, user=users["bob"], role=Role.ANNOTATOR)
+    assign_units(project)
+    _check()
+
+    # Deleting a unit deletes its assignments; deleting every unit, all of them.
+    Unit.objects.filter(pk=moved.unit_id).delete()
+    _check()
+    Unit.objects.filter(project=project).delete()
+    _check()
+    assert not _kept()
+
+
+def test_bulk_created_assignments_are_counted(users):
+    project = make_sampled_project(
+        admin=users["admin"], annotators=[users["alice"], users["bob"]], threads=30
+    )
+    counts = _kept()
+    assert counts[(project.pk, users["alice"].pk)] == (30, 0)
+    assert counts[(project.pk, users["bob"].pk)] == (30, 0)
+    assert queue_progress(project, users["alice"]) == {"total": 30, "done": 0, "percent": 0}
+    assert queue_progress(project, users["outsider"]) == {"total": 0, "done": 0, "percent": 0}
+
+
+def test_the_coding_screen_shows_the_kept_progress(client, users):
+    project = make_sampled_project(
+        admin=users["admin"], annotators=[users["alice"], users["bob"]], threads=4
+    )
+    client.force_login(users["alice"])
+    unit = Assignment.objects.filter(coder=users["alice"]).order_by("pk").first().unit
+    url = f"/projects/{project.slug}/units/{unit.pk}/code/"
+    assert "0 of 4 done" in client.get(url).content.decode()
+    body = {"base_revision": 0, "codes": [], "not_relevant": True, "submit": True}
+    saved = client.post(url, json.dumps(body), content_type="application/json")
+    assert saved.status_code == 200
+    assert "1 of 4 done" in client.get(saved.json()["next"]).content.decode()
+    _check()
