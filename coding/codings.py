@@ -563,30 +563,9 @@ def _write_in_one_statement(
     Returns the next unit's id (None when none is left)."""
     parts: list[str] = []
     params: list[Any] = []
-    values = [
-        coding.codebook_version_id,
-        coding.status,
-        coding.not_relevant,
-        coding.unsure,
-        coding.memo,
-        coding.revision,
-        coding.updated_at,
-        coding.submitted_at,
-    ]
-    if coding.pk is None:
-        parts.append(
-            "c AS (INSERT INTO coding_coding (codebook_version_id, status, not_relevant, "
-            "unsure, memo, revision, updated_at, submitted_at, created_at, unit_id, coder_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id)"
-        )
-        params += [*values, coding.created_at, coding.unit_id, coding.coder_id]
-    else:
-        parts.append(
-            "c AS (UPDATE coding_coding SET codebook_version_id = %s, status = %s, "
-            "not_relevant = %s, unsure = %s, memo = %s, revision = %s, updated_at = %s, "
-            "submitted_at = %s WHERE id = %s RETURNING id)"
-        )
-        params += [*values, coding.pk]
+    sql, coding_params = _coding_row(coding)
+    parts.append(f"c AS ({sql} RETURNING id)")
+    params += coding_params
     app_ids: dict[str, int] = dict(getattr(coding, "app_ids", {})) if before else {}
     if before and before["quotes"]:
         parts.append(
@@ -662,8 +641,8 @@ LIMIT 1
 """  # noqa: S608
 
 
-def _write_coding(coding: Coding) -> None:
-    """Insert or update the coding's row (one statement)."""
+def _coding_row(coding: Coding) -> tuple[str, list[Any]]:
+    """The INSERT (a new coding) or UPDATE of the coding's row, with its parameters."""
     values = [
         coding.codebook_version_id,
         coding.status,
@@ -675,21 +654,33 @@ def _write_coding(coding: Coding) -> None:
         statements.db_datetime(coding.submitted_at),
     ]
     if coding.pk is None:
-        row = statements.one(
+        sql = (
             "INSERT INTO coding_coding (codebook_version_id, status, not_relevant, unsure, "
             "memo, revision, updated_at, submitted_at, created_at, unit_id, coder_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [*values, statements.db_datetime(coding.created_at), coding.unit_id, coding.coder_id],
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         )
-        coding.pk = row[0]
+        return sql, [
+            *values,
+            statements.db_datetime(coding.created_at),
+            coding.unit_id,
+            coding.coder_id,
+        ]
+    sql = (
+        "UPDATE coding_coding SET codebook_version_id = %s, status = %s, not_relevant = %s, "
+        "unsure = %s, memo = %s, revision = %s, updated_at = %s, submitted_at = %s "
+        "WHERE id = %s"
+    )
+    return sql, [*values, coding.pk]
+
+
+def _write_coding(coding: Coding) -> None:
+    """Insert or update the coding's row (one statement)."""
+    sql, params = _coding_row(coding)
+    if coding.pk is None:
+        coding.pk = statements.one(sql + " RETURNING id", params)[0]
         coding._state.adding = False
     else:
-        statements.execute(
-            "UPDATE coding_coding SET codebook_version_id = %s, status = %s, "
-            "not_relevant = %s, unsure = %s, memo = %s, revision = %s, updated_at = %s, "
-            "submitted_at = %s WHERE id = %s",
-            [*values, coding.pk],
-        )
+        statements.execute(sql, params)
 
 
 def _insert_event(coding: Coding, coder, now, payload: CodingInput, before, after) -> None:
