@@ -35,7 +35,7 @@ SELECT p.id, p.name, p.slug, p.status, p.codebook_version_id, m.role,
        r.id, r.name,
        t.id, t.title, t.category, t.url, t.created_at, t.source_id,
        s.id, s.name,
-       a.status, q.total, q.done
+       a.status, q.total, q.done, v.created_at
 FROM coding_project p
 JOIN coding_membership m ON m.project_id = p.id AND m.user_id = %s
 LEFT JOIN coding_unit u ON u.id = %s AND u.project_id = p.id
@@ -44,6 +44,7 @@ LEFT JOIN coding_thread t ON t.id = u.thread_id
 LEFT JOIN coding_forumsource s ON s.id = t.source_id
 LEFT JOIN coding_assignment a ON a.unit_id = u.id AND a.coder_id = %s
 LEFT JOIN coding_queuecount q ON q.project_id = p.id AND q.coder_id = %s
+LEFT JOIN coding_codebookversion v ON v.id = p.codebook_version_id
 WHERE p.slug = %s
 """
 
@@ -66,6 +67,8 @@ def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Pr
         Project, ("id", "name", "slug", "status", "codebook_version_id"), row[0:5]
     )
     project.user_role = row[5]
+    # Which version, written when: a version's codes never change once written.
+    project.codebook_version_stamp = (project.codebook_version_id, row[25])
     if row[6] is None:
         raise Http404("No such unit.")
     unit = statements.instance(

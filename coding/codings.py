@@ -263,15 +263,31 @@ def without_retired_codes(
 
 
 def code_rows(project: Project) -> tuple[tuple, ...]:
-    """The active codes of the project's codebook version as plain rows (one query).
+    """The active codes of the project's codebook version as plain rows (one query, none
+    when the project was read with its version's stamp and this process read them before).
 
     Rows are cheap to compare, so the coding screen keys what it builds from them (the
     rendered codebook panel) on the rows themselves: a changed code is a different key.
+    A version's codes are never changed once written, so the rows are kept per version,
+    by its id and the time it was written.
     """
     if project.codebook_version_id is None:
         return ()
+    stamp = getattr(project, "codebook_version_stamp", None)
+    if stamp is not None and stamp[0] == project.codebook_version_id:
+        rows = _ROWS_BY_VERSION.get(stamp)
+        if rows is not None:
+            return rows
     found = statements.rows(_CODE_ROWS, [project.codebook_version_id])
-    return tuple((*row[:-1], bool(row[-1])) for row in found)
+    rows = tuple((*row[:-1], bool(row[-1])) for row in found)
+    if stamp is not None and stamp[0] == project.codebook_version_id:
+        if len(_ROWS_BY_VERSION) >= 64:
+            _ROWS_BY_VERSION.clear()
+        _ROWS_BY_VERSION[stamp] = rows
+    return rows
+
+
+_ROWS_BY_VERSION: dict[tuple, tuple[tuple, ...]] = {}
 
 
 _CODE_ROWS = f"""

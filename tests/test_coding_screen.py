@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from coding.codebook import apply_edit, upgrade_project
 from coding.models import Assignment, Code, Coding, Post, Unit
 from tests.factories_coding import make_coding_project, payload
 
@@ -124,9 +125,18 @@ def test_the_codebook_list_follows_its_codes_and_each_coders_checks(client, user
     _save(client, project, unit, users["alice"], payload(codes=["docs"]))
     client.force_login(users["bob"])
     assert 'value="docs" checked' not in client.get(_url(project, unit)).content.decode()
-    Code.objects.filter(version=project.codebook_version, key="docs").update(
-        name="Docs are missing", definition="The documentation leaves it out."
+    # An edit makes a new version (a version's codes never change); the project moves
+    # to it, and the page shows the new text at once.
+    old = project.codebook_version
+    apply_edit(old.codebook, "rename", base=old.number, key="docs", name="Docs are missing")
+    edited = apply_edit(
+        old.codebook,
+        "edit",
+        base=old.number + 1,
+        key="docs",
+        definition="The documentation leaves it out.",
     )
+    upgrade_project(project, edited, user=users["admin"], expected_from=old.pk)
     client.force_login(users["alice"])
     page = client.get(_url(project, unit)).content.decode()
     assert "Docs are missing" in page and "Documentation gap" not in page
@@ -261,6 +271,9 @@ def _page_queries(client, users, django_assert_num_queries, *, posts, codes, slu
     with django_assert_num_queries(_PAGE_QUERIES[who]):
         response = client.get(_url(project, unit))
     assert response.status_code == 200
+    # The codebook version's codes are read once per process, then kept.
+    with django_assert_num_queries(_PAGE_QUERIES[who] - 1):
+        assert client.get(_url(project, unit)).status_code == 200
     assert Coding.objects.filter(unit=unit).count() == 2
 
 
