@@ -179,15 +179,15 @@ def memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of processes (all their threads); gone ones count 0."""
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User plus system CPU seconds of each process (all its threads) still running."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out = {}
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def database_pids(client_pids: list[int], port: int = 5432) -> list[int]:
@@ -225,17 +225,23 @@ class CpuMeter:
     on a machine whose cores are all busy, the ratio of two phases' CPU per request is
     what their throughput ratio tends to, whatever else the machine is doing."""
 
-    def __init__(self, server_pid: int, postgres: bool) -> None:
-        self.server_pid, self.postgres = server_pid, postgres
+    def __init__(self, server_pid: int, database_port: int | None) -> None:
+        """``database_port``: PostgreSQL's TCP port, or None when the database runs in
+        the server's own processes (SQLite)."""
+        self.server_pid, self.database_port = server_pid, database_port
         self.spent = {"server": 0.0, "database": 0.0, "client": 0.0}
-        self._at: dict[str, float] | None = None
+        self._at: dict[str, dict[int, float]] = {}
 
-    def _now(self) -> dict[str, float]:
+    def _now(self) -> dict[str, dict[int, float]]:
+        client = time.process_time()
         server = [self.server_pid, *children(self.server_pid)]
+        database = (
+            database_pids(server, self.database_port) if self.database_port is not None else []
+        )
         return {
-            "server": cpu_seconds(server),
-            "database": cpu_seconds(database_pids(server)) if self.postgres else 0.0,
-            "client": time.process_time(),
+            "server": cpu_by_pid(server),
+            "database": cpu_by_pid(database),
+            "client": {0: client},
         }
 
     def start(self) -> None:
@@ -244,9 +250,11 @@ class CpuMeter:
     def stop(self) -> None:
         now, before = self._now(), self._at
         for part in self.spent:
-            # A database process that ended during the phase takes its time with it;
-            # never count less than nothing.
-            self.spent[part] += max(0.0, now[part] - before[part])
+            # Process by process: one started during the window counts in full; one that
+            # ended during it is not there at the end and its share is missed (database
+            # connections last 60 s, so a few per phase at most).
+            for pid, seconds in now[part].items():
+                self.spent[part] += seconds - before[part].get(pid, 0.0)
 
     def during(self, clock: Clock) -> threading.Thread:
         """Measure the clock's measured window (after its warm-up), in a thread."""

@@ -33,6 +33,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -294,13 +295,13 @@ def load_generator(
     duration: float,
     queue,
     rounds: int = 1,
-    meter: tuple[int, bool] | None = None,
+    meter: tuple[int, int | None] | None = None,
 ) -> None:
     """Run both phases and report through ``queue`` (this runs in its own process).
 
     With ``rounds`` > 1 the phases take turns (coding, floor, coding, floor, ...), each
     turn a share of ``duration``, so a change in the machine's other load falls on both.
-    With ``meter`` (gunicorn's pid, whether the database is PostgreSQL) the CPU time each phase
+    With ``meter`` (gunicorn's pid, PostgreSQL's port or None) the CPU time each phase
     costs the server, the database and this process is measured as well.
     """
     results = {phase: {"latencies": [], "errors": [], "acks": []} for phase in ("coding", "floor")}
@@ -339,7 +340,7 @@ def run_level(
             args.duration,
             queue,
             args.rounds,
-            (server_pid, db == "postgres"),
+            (server_pid, urlsplit(args.database_url).port or 5432 if db == "postgres" else None),
         ),
     )
     generator.start()

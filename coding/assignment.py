@@ -156,7 +156,12 @@ def remove_member(project: Project, user) -> AssignResult:
 
 @transaction.atomic
 def reassign(unit: Unit, from_coder, to_coder) -> Assignment:
-    """Move one pending unit from one coder to another annotator of the project."""
+    """Move one pending unit from one coder to another annotator of the project.
+
+    The project's row is locked first, as every change of its assignments does, so two
+    such changes (and the queue counts their triggers keep) never wait on each other in
+    opposite orders."""
+    Project.objects.select_for_update().filter(pk=unit.project_id).first()
     current = (
         Assignment.objects.select_for_update()
         .filter(unit=unit, coder=from_coder, status=Assignment.Status.PENDING)

@@ -639,8 +639,12 @@ def _write_in_one_statement(
         params += [Assignment.Status.DONE, now, assignment_id]
     # The statement sees the assignments as they were before it, so the unit just
     # saved is left out by name.
-    sql = f"WITH {', '.join(parts)} SELECT c.id, ({_NEXT_UNIT_BUT}) FROM c"  # noqa: S608
-    params += [coder.pk, project.pk, coding.unit_id]
+    if payload.submit:
+        next_unit = f"({_NEXT_UNIT_BUT})"
+        params += [coder.pk, project.pk, coding.unit_id]
+    else:
+        next_unit = "NULL"
+    sql = f"WITH {', '.join(parts)} SELECT c.id, {next_unit} FROM c"  # noqa: S608
     coding_id, next_unit = statements.one(sql, params)
     if coding.pk is None:
         coding.pk = coding_id

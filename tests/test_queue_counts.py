@@ -85,6 +85,11 @@ def test_counts_follow_every_kind_of_assignment_change(users):
     # Only the finished unit stays in the removed member's queue.
     assert _kept()[(project.pk, users["bob"].pk)] == (1, 1)
 
+    # An assignment moved to another coder by a plain update.
+    moved_on = Assignment.objects.filter(coder=users["bob"]).first()
+    Assignment.objects.filter(pk=moved_on.pk).update(coder=make_user("dave"))
+    _check()
+
     # A member who comes back is counted from the assignments already there.
     Membership.objects.create(project=project, user=users["bob"], role=Role.ANNOTATOR)
     assign_units(project)
@@ -122,3 +127,28 @@ def test_the_coding_screen_shows_the_kept_progress(client, users):
     assert saved.status_code == 200
     assert "1 of 4 done" in client.get(saved.json()["next"]).content.decode()
     _check()
+
+
+def test_the_triggers_are_in_place():
+    """A migration that rebuilds the assignments table (as SQLite's schema editor does
+    for most field changes) drops its triggers; the counts would then drift unseen."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'coding_assignment'::regclass "
+                "AND NOT tgisinternal"
+            )
+            expected = {"coding_queuecount_insert_delete", "coding_queuecount_update"}
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'coding_assignment'"
+            )
+            expected = {
+                "coding_queuecount_insert",
+                "coding_queuecount_delete",
+                "coding_queuecount_update",
+            }
+        assert {row[0] for row in cursor.fetchall()} == expected

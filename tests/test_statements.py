@@ -114,3 +114,18 @@ def test_unit_posts_in_order_with_their_part_in_the_unit(path, users):
     assert posts[0].created_at == datetime(2022, 3, 1, 12, 0, tzinfo=UTC)
     assert posts[1].plain_text == "Answer"
     assert [(p.post_number, p.is_unit) for p in posts_for_unit(single)] == [(1, False), (2, True)]
+
+
+def test_a_new_connection_gets_a_new_cursor(path):
+    thread = make_thread()
+    sql = "SELECT title FROM coding_thread WHERE id = %s"
+    assert statements.one(sql, [thread.pk]) == (thread.title,)
+    if path is None:
+        # Outside a test's transaction a closed connection is reopened on the next
+        # statement; here the test's transaction holds it, so drop the kept cursor's
+        # connection by hand as a reconnect would.
+        kept = connection._fixed_statement_cursor
+        connection._fixed_statement_cursor = (object(), kept[1])
+        assert statements.one(sql, [thread.pk]) == (thread.title,)
+        assert connection._fixed_statement_cursor[0] is connection.connection
+        assert connection._fixed_statement_cursor[1] is not kept[1]
