@@ -24,7 +24,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import statements
-from .access import queue_figures
 from .models import (
     Assignment,
     Code,
@@ -367,16 +366,6 @@ def posts_for_unit(unit: Unit) -> list[UnitPost]:
         )
         for pk, number, author, at, accepted, html, text in found
     ]
-
-
-def queue_progress(project: Project, user) -> dict[str, int]:
-    """How many of the user's assignments in the project are done, of how many: one row
-    kept by the database (``QueueCount``), whatever the size of the queue."""
-    row = statements.one(
-        "SELECT total, done FROM coding_queuecount WHERE project_id = %s AND coder_id = %s",
-        [project.pk, user.pk],
-    )
-    return queue_figures(*(row or (0, 0)))
 
 
 # Validating --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ select are deferred), so the code that uses them cannot tell the difference.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -133,21 +133,6 @@ def _converters(using: str, label: str, fields: tuple[str, ...]) -> tuple:
         )
         out.append((expression, converters))
     return tuple(out)
-
-
-def convert(
-    model: type[Model], fields: tuple[str, ...], values: Iterable[Any], using: str = "default"
-) -> list[Any]:
-    """Database values of ``fields`` (attribute names, in order) as the ORM returns them."""
-    connection = connections[using]
-    out = []
-    for value, (expression, converters) in zip(
-        values, _converters(using, model._meta.label, fields), strict=True
-    ):
-        for converter in converters:
-            value = converter(value, expression, connection)
-        out.append(value)
-    return out
 
 
 def converter(model: type[Model], name: str, using: str = "default") -> Callable[[Any], Any]:
