@@ -150,3 +150,24 @@ def test_the_triggers_are_in_place():
                 "coding_queuecount_update",
             }
         assert {row[0] for row in cursor.fetchall()} == expected
+
+
+def test_a_save_writes_no_index_that_a_composite_one_covers():
+    """Each foreign key that leads a unique or composite index has no index of its own
+    (migration 0013); the indexes a save relies on are still there."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        found = {
+            index
+            for table in ("coding_assignment", "coding_coding", "coding_codeapplication")
+            for index in connection.introspection.get_constraints(cursor, table)
+        }
+    assert not found & {
+        "coding_assignment_coder_id_5ebd34af",
+        "coding_assignment_unit_id_c6eac686",
+        "coding_codeapplication_coding_id_6fc318c8",
+        "coding_coding_coder_id_646aeb05",
+        "coding_coding_unit_id_e9fb31e0",
+    }
+    assert {"assignment_queue", "assignment_next", "coding_coder_status"} <= found

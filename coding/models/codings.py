@@ -17,9 +17,13 @@ class Coding(models.Model):
         DRAFT = "draft", "Draft"
         SUBMITTED = "submitted", "Submitted"
 
-    unit = models.ForeignKey("coding.Unit", on_delete=models.CASCADE, related_name="codings")
+    # Unit and coder each lead an index below (unique_coding, coding_coder_status), so
+    # neither needs one of its own.
+    unit = models.ForeignKey(
+        "coding.Unit", on_delete=models.CASCADE, related_name="codings", db_index=False
+    )
     coder = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="codings"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="codings", db_index=False
     )
     codebook_version = models.ForeignKey(
         "coding.CodebookVersion",
@@ -48,7 +52,10 @@ class Coding(models.Model):
 
 
 class CodeApplication(models.Model):
-    coding = models.ForeignKey(Coding, on_delete=models.CASCADE, related_name="applications")
+    # The coding leads the unique index below, so it needs no index of its own.
+    coding = models.ForeignKey(
+        Coding, on_delete=models.CASCADE, related_name="applications", db_index=False
+    )
     code = models.ForeignKey("coding.Code", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

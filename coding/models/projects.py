@@ -203,9 +203,17 @@ class Assignment(models.Model):
         DONE = "done", "Done"
         RETURNED = "returned", "Returned for reassignment"
 
-    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="assignments")
+    # Unit and coder each lead an index below (unique_assignment, assignment_queue), so
+    # neither needs one of its own: every save of a coding updates its assignment's
+    # status, and each index is one more write.
+    unit = models.ForeignKey(
+        Unit, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     coder = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        db_index=False,
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     assigned_at = models.DateTimeField(auto_now_add=True)
