@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -284,19 +285,35 @@ class CpuMeter:
 # Clients -----------------------------------------------------------------------------
 
 
-def login(session, base: str, username: str, password: str) -> bool:
-    session.get(f"{base}/accounts/login/")
+_CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token a page carries (its forms' hidden field); the secret is kept in
+    the session, so pages are where a client finds it."""
+    found = _CSRF_TOKEN.search(html)
+    if not found:
+        raise ValueError("the page carries no CSRF token")
+    return found.group(1)
+
+
+def login(session, base: str, username: str, password: str) -> str | None:
+    """Sign in; the CSRF token for the signed-in session, or None when sign-in failed
+    (the token changes at sign-in)."""
+    page = session.get(f"{base}/accounts/login/")
     response = session.post(
         f"{base}/accounts/login/",
         data={
             "username": username,
             "password": password,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "csrfmiddlewaretoken": csrf_token(page.text),
         },
         headers={"Referer": f"{base}/accounts/login/"},
         allow_redirects=False,
     )
-    return response.status_code == 302
+    if response.status_code != 302:
+        return None
+    return csrf_token(session.get(f"{base}/accounts/password/").text)
 
 
 class Clock:

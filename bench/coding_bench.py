@@ -215,11 +215,12 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
 
     rng = random.Random(seed)
     session = requests.Session()
-    if not login(session, base, coder, PASSWORD):
+    token = login(session, base, coder, PASSWORD)
+    if token is None:
         out["errors"].append(f"{coder}: login failed")
         clock.wait()
         return
-    headers = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": base + "/"}
+    headers = {"X-CSRFToken": token, "Referer": base + "/"}
     clock.wait()
 
     def timed(kind, call, *call_args, **call_kwargs):

@@ -155,6 +155,8 @@ print(len(frame), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def http_export(db: Path) -> tuple[float, int, float, float]:
     import requests
 
+    from bench._common import csrf_token
+
     port = free_port()
     env = {**os.environ, "SQLITE_PATH": str(db), "DEBUG": "1"}
     server = subprocess.Popen(
@@ -171,7 +173,7 @@ def http_export(db: Path) -> tuple[float, int, float, float]:
             except requests.RequestException:
                 time.sleep(0.5)
         page = session.get(f"http://127.0.0.1:{port}/accounts/login/")
-        token = session.cookies["csrftoken"]
+        token = csrf_token(page.text)
         session.post(
             f"http://127.0.0.1:{port}/accounts/login/",
             data={"username": "bench-admin", "password": "bench-password-1",

@@ -56,6 +56,7 @@ from bench._common import (
     ROOT,
     build_corpus,
     children,
+    csrf_token,
     env_for,
     figure,
     load_average,
@@ -143,7 +144,7 @@ def _client(base: str, urls: list[str], stop_event, out: dict, seed: int) -> Non
 
     rng = random.Random(seed)
     session = requests.Session()
-    if not login(session, base, USERNAME, PASSWORD):
+    if login(session, base, USERNAME, PASSWORD) is None:
         out["errors"].append("login failed")
         return
     while not stop_event.is_set():
@@ -204,15 +205,15 @@ def start_from_page(base: str, forum_url: str, rate: float) -> int:
     import requests
 
     session = requests.Session()
-    if not login(session, base, USERNAME, PASSWORD):
+    if login(session, base, USERNAME, PASSWORD) is None:
         raise SystemExit("the staff account could not log in")
-    session.get(f"{base}/imports/")
+    token = csrf_token(session.get(f"{base}/imports/").text)
     response = session.post(
         f"{base}/imports/",
         data={
             "base_url": forum_url,
             "rate": str(rate),
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "csrfmiddlewaretoken": token,
         },
         headers={"Referer": f"{base}/imports/"},
         allow_redirects=False,

@@ -254,7 +254,7 @@ def load_generator(
     sessions = []
     for _ in range(clients):
         session = requests.Session()
-        if not login(session, base, USERNAME, PASSWORD):
+        if login(session, base, USERNAME, PASSWORD) is None:
             queue.put({"error": "login failed"})
             return
         sessions.append(session)

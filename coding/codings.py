@@ -149,16 +149,19 @@ _CODING_FIELDS = (
     "revision",
     "submitted_at",
 )
-_CODER_CODING = """
-SELECT c.id, c.unit_id, c.coder_id, c.codebook_version_id, c.status, c.not_relevant,
-       c.unsure, c.memo, c.revision, c.submitted_at,
-       a.id, k.key, q.post_id, q.start, q."end", q.text
+_CODER_CODING_COLUMNS = """
+c.id, c.unit_id, c.coder_id, c.codebook_version_id, c.status, c.not_relevant,
+c.unsure, c.memo, c.revision, c.submitted_at,
+a.id, k.key, q.post_id, q.start, q."end", q.text
+"""
+_CODER_CODING_FROM = """
 FROM coding_coding c
 LEFT JOIN coding_codeapplication a ON a.coding_id = c.id
 LEFT JOIN coding_code k ON k.id = a.code_id
 LEFT JOIN coding_quote q ON q.application_id = a.id
 WHERE c.unit_id = %s AND c.coder_id = %s
 """
+_CODER_CODING = f"SELECT {_CODER_CODING_COLUMNS} {_CODER_CODING_FROM}"
 
 
 def _coder_codings(unit_id: int, coder, *, lock: bool = False) -> list[Coding]:
@@ -167,7 +170,11 @@ def _coder_codings(unit_id: int, coder, *, lock: bool = False) -> list[Coding]:
     sql = _CODER_CODING
     if lock and statements.for_update():
         sql += " FOR UPDATE OF c"
-    found = statements.rows(sql, [unit_id, coder.pk])
+    return _coder_codings_from(statements.rows(sql, [unit_id, coder.pk]), coder)
+
+
+def _coder_codings_from(found: list[tuple], coder) -> list[Coding]:
+    """The coding (a list of none or one) from rows of ``_CODER_CODING``."""
     if not found:
         return []
     coding = statements.instance(Coding, _CODING_FIELDS, found[0][:10])
@@ -337,21 +344,21 @@ class UnitPost(NamedTuple):
     is_unit: bool
 
 
-_UNIT_POSTS = """
-SELECT id, post_number, author, created_at, is_accepted_answer, html, plain_text
-FROM coding_post WHERE thread_id = %s
-"""
+_UNIT_POSTS = (
+    "SELECT id, post_number, author, created_at, is_accepted_answer, html, plain_text "
+    "FROM coding_post"
+)
 
 
-def posts_for_unit(unit: Unit) -> list[UnitPost]:
-    """The thread's posts in order; for a post unit, that post after the opening post.
-    One query; the rows are read as they are, not as model instances, since a thread
-    may have hundreds of posts."""
+def _posts_where(unit: Unit) -> tuple[str, list[Any]]:
+    """The condition on coding_post for the unit's posts: the thread's, or for a post
+    unit that post and the opening post."""
     if unit.post_id:
-        sql = _UNIT_POSTS + " AND (id = %s OR post_number = 1) ORDER BY post_number"
-        found = statements.rows(sql, [unit.thread_id, unit.post_id])
-    else:
-        found = statements.rows(_UNIT_POSTS + " ORDER BY post_number", [unit.thread_id])
+        return "thread_id = %s AND (id = %s OR post_number = 1)", [unit.thread_id, unit.post_id]
+    return "thread_id = %s", [unit.thread_id]
+
+
+def _unit_posts(unit: Unit, found) -> list[UnitPost]:
     created = statements.converter(Post, "created_at")
     return [
         UnitPost(
@@ -366,6 +373,40 @@ def posts_for_unit(unit: Unit) -> list[UnitPost]:
         )
         for pk, number, author, at, accepted, html, text in found
     ]
+
+
+def posts_for_unit(unit: Unit) -> list[UnitPost]:
+    """The thread's posts in order; for a post unit, that post after the opening post.
+    One query; the rows are read as they are, not as model instances, since a thread
+    may have hundreds of posts."""
+    where, params = _posts_where(unit)
+    return _unit_posts(
+        unit, statements.rows(f"{_UNIT_POSTS} WHERE {where} ORDER BY post_number", params)
+    )
+
+
+_POST_COLUMNS, _CODING_COLUMNS = 7, 16
+# Posts (kind 0) and the coder's coding rows (kind 1) side by side, each padded with
+# NULLs in the other's columns.
+_POSTS_AND_CODING = (
+    "SELECT 0, id, post_number, author, created_at, is_accepted_answer, html, plain_text, "  # noqa: S608
+    + ", ".join(["NULL"] * _CODING_COLUMNS)
+    + " FROM coding_post WHERE {where} UNION ALL SELECT 1, "
+    + "NULL, " * _POST_COLUMNS
+    + _CODER_CODING_COLUMNS
+    + _CODER_CODING_FROM
+    + " ORDER BY 1, 3"
+)
+
+
+def posts_and_coding(unit: Unit, coder) -> tuple[list[UnitPost], list[Coding]]:
+    """``posts_for_unit(unit)`` and ``codings_for_unit(unit, coder=coder)`` in one
+    statement: what the coding screen shows its coder."""
+    where, params = _posts_where(unit)
+    found = statements.rows(_POSTS_AND_CODING.format(where=where), [*params, unit.pk, coder.pk])
+    posts = [row[1 : 1 + _POST_COLUMNS] for row in found if row[0] == 0]
+    coding_rows = [row[1 + _POST_COLUMNS :] for row in found if row[0] == 1]
+    return _unit_posts(unit, posts), _coder_codings_from(coding_rows, coder)
 
 
 # Validating --------------------------------------------------------------------------
@@ -440,8 +481,7 @@ def validate_against_unit(project: Project, unit: Unit, payload: CodingInput) ->
     One statement whatever the size of the codebook or thread: the codes named, and the
     texts of the posts quoted.
     """
-    if project.codebook_version_id is None:
-        raise CodingInputError("This project has no codebook version to code with.")
+    _need_version(project)
     parts, params = [], []
     if payload.codes:
         parts.append(
@@ -457,13 +497,28 @@ def validate_against_unit(project: Project, unit: Unit, payload: CodingInput) ->
             f"WHERE id IN ({statements.placeholders(len(post_ids))}) AND {in_unit}"
         )
         params += [*post_ids, unit.post_id or unit.thread_id]
-    found: dict[str, Code] = {}
+    codes: list[tuple[int, str]] = []
     texts: dict[int, str] = {}
     for kind, pk, value in statements.rows(" UNION ALL ".join(parts), params) if parts else []:
         if kind == "code":
-            found[value] = statements.instance(Code, ("id", "key"), (pk, value))
+            codes.append((pk, value))
         else:
             texts[pk] = value
+    _check_against_unit(payload, codes, texts)
+
+
+def _need_version(project: Project) -> None:
+    if project.codebook_version_id is None:
+        raise CodingInputError("This project has no codebook version to code with.")
+
+
+def _check_against_unit(
+    payload: CodingInput, codes: list[tuple[int, str]], texts: dict[int, str]
+) -> None:
+    """The checks of ``validate_against_unit`` on what the database holds: the (id, key)
+    of each code named that may be coded, and the plain text of each quoted post of the
+    unit. Sets ``payload.code_objects``."""
+    found = {key: statements.instance(Code, ("id", "key"), (pk, key)) for pk, key in codes}
     unknown = [k for k in payload.codes if k not in found]
     if unknown:
         raise CodingInputError(f"Unknown or not codable code: {', '.join(unknown)}.")
@@ -497,9 +552,14 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
     Raises ``NotAssigned``, ``CodingInputError`` (before anything is written) or
     ``Conflict``. A constant number of statements whatever the corpus or codebook size.
     """
-    validate_against_unit(project, unit, payload)
+    postgres = statements.vendor() == "postgresql"
+    if not postgres:
+        validate_against_unit(project, unit, payload)
     with transaction.atomic():
-        row = statements.one(_ASSIGNMENT + statements.for_update(), [unit.pk, coder.pk])
+        if postgres:
+            row = _lock_and_check(project, unit, coder, payload)
+        else:
+            row = statements.one(_ASSIGNMENT + statements.for_update(), [unit.pk, coder.pk])
         if row is None or row[1] == Assignment.Status.RETURNED:
             raise NotAssigned
         assignment_id, assignment_status = row
@@ -535,7 +595,7 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
             coding.submitted_at = now
         complete = payload.submit and assignment_status != Assignment.Status.DONE
         result = SaveResult(coding=coding, saved=True, state=after)
-        if statements.vendor() == "postgresql":
+        if postgres:
             found = _write_in_one_statement(
                 project, coding, coder, payload, before, after, now, assignment_id, complete
             )
@@ -549,6 +609,47 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
                 _complete(assignment_id, assignment_status, now)
         coding.state = after
         return result
+
+
+_LOCK_AND_CHECK = f"""
+WITH a AS ({_ASSIGNMENT} FOR UPDATE)
+SELECT a.id, a.status,
+       (SELECT json_agg(json_build_array(id, key)) FROM coding_code
+        WHERE version_id = %s AND active AND codable AND key = ANY(%s::text[])),
+       (SELECT json_agg(json_build_array(id, plain_text)) FROM coding_post
+        WHERE id = ANY(%s::bigint[]) AND {{in_unit}} = %s)
+FROM a
+"""  # noqa: S608
+_LOCK_AND_CHECK_BY_UNIT = {
+    in_unit: _LOCK_AND_CHECK.format(in_unit=in_unit) for in_unit in ("id", "thread_id")
+}
+
+
+def _lock_and_check(project: Project, unit: Unit, coder, payload: CodingInput) -> tuple | None:
+    """PostgreSQL, inside the save's transaction: lock the coder's assignment and check
+    the payload against the codes and posts (``validate_against_unit``) in one statement.
+    Returns the assignment's (id, status), None when there is none.
+
+    The coding is read by a statement of its own once the lock is held: a statement sees
+    the database as it was when the statement began, so a coding written by the save
+    this one waited for would be missed if it were read in the same statement."""
+    _need_version(project)
+    sql = _LOCK_AND_CHECK_BY_UNIT["id" if unit.post_id else "thread_id"]
+    row = statements.one(
+        sql,
+        [
+            unit.pk,
+            coder.pk,
+            project.codebook_version_id,
+            payload.codes,
+            sorted({q["post"] for q in payload.quotes}),
+            unit.post_id or unit.thread_id,
+        ],
+    )
+    if row is None:
+        return None
+    _check_against_unit(payload, [tuple(c) for c in row[2] or []], dict(row[3] or []))
+    return row[:2]
 
 
 def _write_in_one_statement(

@@ -1,61 +1,142 @@
-"""Signed-in requests: the session and its user, each read with one fixed statement.
+"""Signed-in requests: the session and its user read in one fixed statement.
 
-Every request of a signed-in user reads both, so they skip the ORM's query building and
-run a statement written once (see ``coding.statements``). What is read and how it is
-checked is Django's own: the session row must not have expired, and the user must be
-active (``ModelBackend.user_can_authenticate``).
+Every request of a signed-in user reads both. The session table (``models.Session``)
+keeps the user's id in a column, written by this store whenever it writes the row, so
+one statement written once (see ``coding.statements``) reads the session and the user's
+row together. What is read and how it is checked is Django's own: the session row must
+not have expired, ``django.contrib.auth.get_user`` checks the session's backend and the
+user's session hash, and the user must be active (``ModelBackend.user_can_authenticate``).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import cache
 
+from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthentication
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import connections, router
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from . import statements
 
+# The user's row read with this request's session, while Django's get_user runs.
+_USER_ROW: ContextVar[tuple | None] = ContextVar("session_user_row", default=None)
+
+
+@cache
+def _user_columns(using: str) -> tuple[str, tuple[str, ...]]:
+    """The user model's columns as ``u.<column>, ...`` and its field names, in order."""
+    model = get_user_model()
+    quote = connections[using].ops.quote_name
+    fields = model._meta.concrete_fields
+    return ", ".join("u." + quote(f.column) for f in fields), tuple(f.attname for f in fields)
+
+
+@cache
+def _session_statement(using: str) -> str:
+    from .models import Session
+
+    user = get_user_model()._meta
+    quote = connections[using].ops.quote_name
+    columns, _ = _user_columns(using)
+    return (
+        f"SELECT s.session_data, {columns} FROM {quote(Session._meta.db_table)} s "  # noqa: S608
+        f"LEFT JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = s.user_id "
+        "WHERE s.session_key = %s AND s.expire_date > %s"
+    )
+
+
+@cache
+def _user_statement(using: str) -> str:
+    user = get_user_model()._meta
+    quote = connections[using].ops.quote_name
+    columns, _ = _user_columns(using)
+    return (
+        f"SELECT {columns} FROM {quote(user.db_table)} u "  # noqa: S608
+        f"WHERE u.{quote(user.pk.column)} = %s"
+    )
+
+
+def _user_id(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
 
 class SessionStore(DatabaseSessionStore):
+    """Django's database sessions, in ``models.Session``: the row carries the signed-in
+    user's id, and loading the session reads that user's row in the same statement."""
+
+    user_row: tuple | None = None
+
+    @classmethod
+    def get_model_class(cls):
+        from .models import Session
+
+        return Session
+
+    def create_model_instance(self, data):
+        row = super().create_model_instance(data)
+        row.user_id = _user_id(data.get(auth.SESSION_KEY))
+        return row
+
     def _get_session_from_db(self):
         model = self.model
         using = router.db_for_read(model)
         row = statements.one(
-            f"SELECT session_data FROM {model._meta.db_table} "  # noqa: S608
-            "WHERE session_key = %s AND expire_date > %s",
+            _session_statement(using),
             [self.session_key, statements.db_datetime(timezone.now(), using)],
             using,
         )
+        self.user_row = None
         if row is None:
             self._session_key = None
             return None
+        if row[1] is not None:
+            self.user_row = tuple(row[1:])
         return model(session_key=self.session_key, session_data=row[0])
 
 
-@cache
-def _user_statement(using: str) -> tuple[str, tuple[str, ...]]:
-    model = get_user_model()
-    quote = connections[using].ops.quote_name
-    fields = model._meta.concrete_fields
-    columns = ", ".join(quote(f.column) for f in fields)
-    sql = (
-        f"SELECT {columns} FROM {quote(model._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote(model._meta.pk.column)} = %s"
-    )
-    return sql, tuple(f.attname for f in fields)
+def get_user(request):
+    """``request.user``: Django's ``get_user``, given the user's row that came with the
+    session, so the backend does not read it again."""
+    if not hasattr(request, "_cached_user"):
+        session = request.session
+        session.get(auth.SESSION_KEY)  # loads the session, and with it the user's row
+        token = _USER_ROW.set(getattr(session, "user_row", None))
+        try:
+            request._cached_user = auth.get_user(request)
+        finally:
+            _USER_ROW.reset(token)
+    return request._cached_user
+
+
+class AuthenticationMiddleware(DjangoAuthentication):
+    """Django's authentication middleware with ``request.user`` from ``get_user`` above."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: get_user(request))
 
 
 class UserBackend(ModelBackend):
-    """Django's model backend, with the per-request user lookup as one fixed statement."""
+    """Django's model backend, with the per-request user lookup as one fixed statement,
+    or none when the row came with the session."""
 
     def get_user(self, user_id):
         model = get_user_model()
         using = router.db_for_read(model)
-        sql, fields = _user_statement(using)
-        row = statements.one(sql, [user_id], using)
+        _, fields = _user_columns(using)
+        row = _USER_ROW.get()
+        pk = model._meta.pk.to_python(user_id)
+        if row is None or row[fields.index(model._meta.pk.attname)] != pk:
+            row = statements.one(_user_statement(using), [user_id], using)
         if row is None:
             return None
         user = statements.instance(model, fields, row, using)

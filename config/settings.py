@@ -115,7 +115,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "coding.sessions.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -225,6 +225,10 @@ STORAGES = {
 }
 
 CSRF_FAILURE_VIEW = "coding.views.site.csrf_failure"
+# The CSRF secret lives in the session rather than in a cookie of its own: pages carry
+# the token (forms, and the hx-headers attribute that htmx and the coding screen read),
+# and no page has to send a cookie again just to renew it.
+CSRF_USE_SESSIONS = True
 
 # No inline scripts or styles anywhere: everything the pages run is a static file.
 CONTENT_SECURITY_POLICY = {
@@ -247,8 +251,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# Django's database sessions and model backend, each with its per-request read as one
-# fixed statement (coding/sessions.py).
+# Django's database sessions and model backend, with a request's session and user read
+# in one fixed statement (coding/sessions.py; its middleware replaces Django's
+# AuthenticationMiddleware above).
 SESSION_ENGINE = "coding.sessions"
 AUTHENTICATION_BACKENDS = ["coding.sessions.UserBackend"]
 if not DEBUG:

@@ -129,11 +129,11 @@ def test_annotator_is_refused_and_outsider_does_not_learn_the_project_exists(cli
 def test_page_queries_are_pinned(client, users, django_assert_num_queries):
     project = make_coded_project(users)
     client.force_login(users["admin"])
-    # session, user, project, role, rounds, versions coded, scope stamp, cache read,
+    # session with user, project, role, rounds, versions coded, scope stamp, cache read,
     # codings, applications, coders' usernames, codes of the versions, cache write (5),
     # code labels
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(17):
         client.get(page_url(project))
     # Cached until a coding changes: the figures are not recomputed.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         client.get(page_url(project))

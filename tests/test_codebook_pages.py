@@ -65,7 +65,7 @@ def test_every_logged_in_user_reads_the_reference_page_with_definitions_and_shor
     codebook, _ = setting
     login(client, users["outsider"])
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = client.get(reverse("codebook_detail", args=[codebook.pk]))
 
     page = response.content.decode()
@@ -101,7 +101,7 @@ def test_codebook_list_shows_every_codebook_with_a_fixed_number_of_queries(
         make_codebook(f"Book {n}")
     login(client, users["alice"])
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         response = client.get(reverse("codebook_list"))
 
     assert response.content.decode().count("Book ") == 5
@@ -152,7 +152,7 @@ def test_the_editor_merges_splits_moves_and_deactivates_through_htmx_fragments(
     codebook, _ = setting
     login(client, users["staff"])
     url = reverse("codebook_editor", args=[codebook.pk])
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         client.get(url, {"code": "help"}, HTTP_HX_REQUEST="true")
 
     def post(**data):
@@ -213,7 +213,7 @@ def test_history_lists_who_changed_what_and_diffs_two_versions(
         apply_edit(codebook, "rename", base=3 + n, key="problems", name=f"Problems {n}")
     login(client, users["alice"])
 
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         page = client.get(reverse("codebook_history", args=[codebook.pk])).content.decode()
     assert "staff" in page and "padmin" in page
     assert "Renamed &#x27;Help&#x27; to &#x27;Answers&#x27;" in page

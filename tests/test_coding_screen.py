@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from django.contrib import messages
+from django.contrib.messages.storage.base import Message
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.test import Client, RequestFactory
 
+from coding import frame
 from coding.codebook import apply_edit, upgrade_project
 from coding.models import Assignment, Code, Coding, Post, Unit
 from tests.factories_coding import make_coding_project, payload
@@ -277,10 +283,10 @@ def _page_queries(client, users, django_assert_num_queries, *, posts, codes, slu
     assert Coding.objects.filter(unit=unit).count() == 2
 
 
-# Session, user, then project, role, unit, assignment and queue progress in one
-# statement; the annotator's coding with its codes and quotes, posts and codes; the admin
-# reads all codings instead (2 queries) and has no queue.
-_PAGE_QUERIES = {"alice": 6, "admin": 7}
+# Session and user in one statement; project, role, unit, assignment and queue progress
+# in one; the posts with the annotator's coding, its codes and quotes in one; the codes.
+# The admin reads the posts, and all codings instead (2 queries), and has no queue.
+_PAGE_QUERIES = {"alice": 4, "admin": 6}
 
 
 @pytest.mark.parametrize("who", ["alice", "admin"])
@@ -307,3 +313,55 @@ def test_codes_retired_by_a_codebook_upgrade_are_named_and_left_out_of_the_next_
     assert data["revision"] == 1
     _save(client, project, unit, users["alice"], payload(1, codes=["install"], submit=True))
     assert Coding.objects.get(coder=users["alice"]).applications.get().code.key == "install"
+
+
+def _tokens_named(body: str) -> str:
+    return re.sub(r'(name="csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+', r"\1T", body)
+
+
+def test_the_page_in_the_kept_frame_is_the_page_rendered_whole(client, users, monkeypatch):
+    project = make_coding_project(users, posts_per_thread=3)
+    unit = _first_unit(project)
+    for who in ("alice", "admin", "alice"):
+        client.force_login(users[who])
+        framed = client.get(_url(project, unit)).content.decode()
+        with monkeypatch.context() as patched:
+            # As if messages were waiting: the page renders whole, frame and all.
+            patched.setattr(frame, "get_messages", lambda request: [object()])
+            whole = client.get(_url(project, unit)).content.decode()
+        assert f'<span class="who">{users[who].username}' in framed
+        assert "<!--frame:" not in framed
+        assert _tokens_named(framed) == _tokens_named(whole)
+
+
+def test_a_message_waiting_shows_on_the_coding_page(client, users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    client.force_login(users["alice"])
+    storage = CookieStorage(RequestFactory().get("/"))
+    client.cookies[storage.cookie_name] = storage._encode(
+        [Message(messages.SUCCESS, "Welcome back: your queue is waiting.")]
+    )
+    body = client.get(_url(project, unit)).content.decode()
+    assert "Welcome back: your queue is waiting." in body
+    assert "Welcome back" not in client.get(_url(project, unit)).content.decode()
+
+
+def test_the_token_on_the_coding_page_lets_the_page_save(users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(users["alice"])
+    body = browser.get(_url(project, unit)).content.decode()
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', body).group(1)
+    body = payload(codes=["install"])
+    refused = browser.post(_url(project, unit), json.dumps(body), content_type="application/json")
+    assert refused.status_code == 403
+    saved = browser.post(
+        _url(project, unit),
+        json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert saved.status_code == 200, saved.content
+    assert "csrftoken" not in saved.cookies

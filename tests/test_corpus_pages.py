@@ -231,14 +231,14 @@ def _grow(source, start: int, count: int) -> None:
 def test_the_corpus_page_makes_the_same_number_of_queries_at_any_size(
     client, django_assert_num_queries, params
 ):
-    # session, user, sources, categories, tags, totals, page, tags of the page
+    # session with user, sources, categories, tags, totals, page, tags of the page
     source = make_source()
     client.force_login(reader())
     _grow(source, 1, 3)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         assert client.get("/corpus/", params).status_code == 200
     _grow(source, 100, 60)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         response = client.get("/corpus/", params)
     assert len(titles(response)) == 50
 
@@ -277,9 +277,9 @@ def test_the_thread_page_makes_the_same_number_of_queries_for_long_threads(
         forum, 2, "Long", tags=("a", "b"), bodies=tuple("<p>x</p>" for _ in range(40))
     )
     client.force_login(reader())
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         client.get(f"/threads/{short.pk}/")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         client.get(f"/threads/{long.pk}/")
 
 

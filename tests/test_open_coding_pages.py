@@ -87,9 +87,9 @@ def _board_queries(client, users, django_assert_num_queries, units, slug):
     oc.create_group(project, users["admin"], "Docs")
     client.force_login(users["admin"])
     client.get(reverse("affinity_board", args=[project.slug]))
-    # Session, user, project, role; cards sync (2); groups, cards, open codes, quotes;
+    # Session with user, project, role; cards sync (2); groups, cards, open codes, quotes;
     # history, versions.
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         response = client.get(reverse("affinity_board", args=[project.slug]))
     assert response.status_code == 200
 
@@ -108,9 +108,9 @@ def test_the_open_coding_page_uses_a_fixed_number_of_queries(
     unit = project.units.get()
     client.force_login(users["alice"])
     url = reverse("open_code_unit", args=[project.slug, unit.pk])
-    # Session, user, project, role, unit, assignment, coding; posts; open codes and
+    # Session with user, project, role, unit, assignment, coding; posts; open codes and
     # quotes; suggestions.
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         assert client.get(url).status_code == 200
 
 

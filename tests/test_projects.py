@@ -91,7 +91,7 @@ def test_project_list_uses_a_constant_number_of_queries(
     for i in range(projects):
         _study(users, threads=3 + i, slug=f"study-{i}")
     client.force_login(users["alice"])
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         response = client.get("/projects/")
     assert response.content.decode().count("/projects/study-") == projects
 
@@ -265,7 +265,7 @@ def test_admin_project_page_uses_a_constant_number_of_queries(
 ):
     _study(users, threads=threads)
     client.force_login(users["admin"])
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         assert client.get("/projects/study/").status_code == 200
 
 
@@ -275,7 +275,7 @@ def test_annotator_project_page_uses_a_constant_number_of_queries(
 ):
     _study(users, threads=threads)
     client.force_login(users["alice"])
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         assert client.get("/projects/study/").status_code == 200
 
 
@@ -419,7 +419,7 @@ def test_units_table_uses_a_constant_number_of_queries(
     project = _study(users, threads=threads)
     _code_both(project, users)
     client.force_login(users["admin"])
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         assert client.get("/projects/study/units/").status_code == 200
 
 

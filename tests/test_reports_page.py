@@ -66,7 +66,7 @@ def test_frequency_table_on_the_page_holds_the_hand_counted_categories(client, u
 def test_the_page_reads_a_fixed_number_of_queries(client, users, study, django_assert_num_queries):
     client.force_login(users["admin"])
     client.get(URL)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         client.get(URL + "?level=codes&by=quarter")
 
 

@@ -32,6 +32,7 @@ from .projects import (
     Round,
     Unit,
 )
+from .sessions import Session
 
 __all__ = [
     "Assignment",
@@ -66,6 +67,7 @@ __all__ = [
     "Quote",
     "Role",
     "Round",
+    "Session",
     "Tag",
     "Thread",
     "Unit",

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import codings
 from ..access import get_project_for_user, get_unit_for_user
 from ..assignment import next_unit_for, next_unit_id
+from ..frame import render_framed
 from ..models import Assignment, CodingEvent, Project, Role, Unit
 from ..templatetags.stored_html import Prerendered, unit_posts
 
@@ -65,12 +66,14 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     if request.method == "POST":
         return _save(request, project, unit)
     can_code = unit.my_status not in (None, Assignment.Status.RETURNED)
-    mine = codings.codings_for_unit(unit, coder=request.user) if can_code else []
+    if can_code:
+        posts, mine = codings.posts_and_coding(unit, request.user)
+    else:
+        posts, mine = codings.posts_for_unit(unit), []
     state = codings.state_of(mine[0] if mine else None)
     others = []
     if project.user_role == Role.ADMIN:
         others = [c for c in codings.codings_for_unit(unit) if c.coder_id != request.user.pk]
-    posts = codings.posts_for_unit(unit)
     panel = _code_panel(codings.code_rows(project))
     state, retired = codings.without_retired_codes(state, panel.codable)
     for coding in others:
@@ -104,7 +107,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "is_admin": project.user_role == Role.ADMIN,
         "retired": retired,
     }
-    return render(request, "coding/code_unit.html", context)
+    return render_framed(request, "coding/code_unit.html", context)
 
 
 def _save(request: HttpRequest, project: Project, unit: Unit) -> JsonResponse:

@@ -1,0 +1,87 @@
+"""Signed-in requests: the session and its user read in one statement, with Django's checks."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from coding.models import Session
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a-long-test-password-1"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def coder():
+    return get_user_model().objects.create_user("coder", password=PASSWORD)
+
+
+def _sign_in(client, user) -> None:
+    response = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+
+
+def test_the_session_row_names_its_user_and_one_statement_reads_both(client, coder):
+    _sign_in(client, coder)
+    row = Session.objects.get(session_key=client.session.session_key)
+    assert row.user_id == coder.pk
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/projects/")
+    assert response.status_code == 200
+    assert f'<span class="who">{coder.username}' in response.content.decode()
+    first = queries.captured_queries[0]["sql"]
+    assert "coding_session" in first and "auth_user" in first
+    assert not any(
+        "auth_user" in q["sql"] and "coding_session" not in q["sql"]
+        for q in queries.captured_queries
+    )
+
+
+def test_a_deactivated_user_is_signed_out(client, coder):
+    _sign_in(client, coder)
+    get_user_model().objects.filter(pk=coder.pk).update(is_active=False)
+    response = client.get("/projects/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_password_changed_elsewhere_signs_the_session_out(client, coder):
+    _sign_in(client, coder)
+    coder.set_password("another-long-password-2")
+    coder.save()
+    response = client.get("/projects/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_deleted_users_sessions_go_with_them(client, coder):
+    _sign_in(client, coder)
+    assert Session.objects.filter(user=coder).count() == 1
+    coder.delete()
+    assert Session.objects.count() == 0
+    response = client.get("/projects/")
+    assert response.status_code == 302
+
+
+def test_signing_out_leaves_no_session_naming_the_user(client, coder):
+    _sign_in(client, coder)
+    client.get("/projects/")
+    client.post("/accounts/logout/")
+    assert not Session.objects.filter(user=coder).exists()
+    assert client.get("/projects/").status_code == 302
+
+
+def test_a_session_of_another_user_id_reads_that_user(client, coder):
+    """The row read with the session is used only for the user the session names."""
+    other = get_user_model().objects.create_user("other", password=PASSWORD)
+    _sign_in(client, coder)
+    Session.objects.filter(session_key=client.session.session_key).update(user=other)
+    response = client.get("/projects/")
+    assert response.status_code == 200
+    assert f'<span class="who">{coder.username}' in response.content.decode()
