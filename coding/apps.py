@@ -16,4 +16,7 @@ class CodingConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_search_index, sender=self)
-        from . import audit  # noqa: F401  (connects the sign-in receivers)
+        from . import (
+            audit,  # noqa: F401  (connects the sign-in receivers)
+            sessions,  # noqa: F401  (a deleted user's sessions go with them)
+        )

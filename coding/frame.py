@@ -8,15 +8,18 @@ with the page's blocks, rendered by the page's own template into ``frame_slots.h
 (which holds the blocks and nothing else), and with a freshly masked token, as Django's
 own tag gives. A page with messages waiting renders whole, as every other page does.
 
-Marks cannot come from user text: escaped text holds no "<", stored post HTML is
-sanitized (comments removed), and JSON in a page escapes "<".
+The marks hold a random word drawn when the process starts, so no stored or typed text
+can stand for one; what fills a mark is not searched for marks again.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from functools import cache
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -27,10 +30,9 @@ from django.utils.html import escape
 
 BLOCKS = ("title", "head", "nav", "content")
 SLOTS_TEMPLATE = "frame_slots.html"
-SLOT = "<!--frame:slot-->"
-# The token's mark goes in as text, so the template escapes it as it would the token.
-_CSRF = "<!--frame:csrf-->"
-_MARKS = re.compile("<!--frame:(" + "|".join((*BLOCKS, "csrf")) + ")-->")
+_WORD = secrets.token_hex(8)
+_SLOT = f"frame-{_WORD}-slot"
+_MARKS = re.compile(f"frame-{_WORD}-({'|'.join((*BLOCKS, 'csrf'))})")
 _KEPT_MAX = 2048
 _kept: dict[tuple, tuple[str, ...]] = {}
 
@@ -39,8 +41,18 @@ _kept: dict[tuple, tuple[str, ...]] = {}
 def _frame_template():
     return engines["django"].from_string(
         "{% extends 'base.html' %}"
-        + "".join(f"{{% block {name} %}}<!--frame:{name}-->{{% endblock %}}" for name in BLOCKS)
+        + "".join(f"{{% block {name} %}}frame-{_WORD}-{name}{{% endblock %}}" for name in BLOCKS)
     )
+
+
+def _base_changed_at() -> float:
+    """While developing, a change to the frame's template shows on the next page."""
+    if not settings.DEBUG:
+        return 0.0
+    try:
+        return Path(settings.BASE_DIR, "templates", "base.html").stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _frame(user) -> tuple[str, ...]:
@@ -53,11 +65,13 @@ def _frame(user) -> tuple[str, ...]:
         user.first_name,
         user.last_name,
         user.email,
+        _base_changed_at(),
     )
     found = _kept.get(key)
     if found is None:
-        html = _frame_template().render({"user": user, "messages": (), "csrf_token": _CSRF})
-        html = html.replace(escape(_CSRF), _CSRF)
+        html = _frame_template().render(
+            {"user": user, "messages": (), "csrf_token": f"frame-{_WORD}-csrf"}
+        )
         found = tuple(_MARKS.split(html))
         if len(_kept) >= _KEPT_MAX:
             _kept.clear()
@@ -71,8 +85,12 @@ def render_framed(request: HttpRequest, template_name: str, context: dict) -> Ht
     frame kept per user."""
     if not request.user.is_authenticated or get_messages(request):
         return render(request, template_name, context)
-    html = render_to_string(template_name, {**context, "base_template": SLOTS_TEMPLATE}, request)
-    fills = dict(zip(BLOCKS, html.split(SLOT, len(BLOCKS))[1:], strict=True))
+    html = render_to_string(
+        template_name,
+        {**context, "base_template": SLOTS_TEMPLATE, "frame_slot": _SLOT},
+        request,
+    )
+    fills = dict(zip(BLOCKS, html.split(_SLOT, len(BLOCKS))[1:], strict=True))
     fills["csrf"] = escape(get_token(request))
     parts = _frame(request.user)
     return HttpResponse(

@@ -19,6 +19,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthentication
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import connections, router
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
@@ -141,3 +143,11 @@ class UserBackend(ModelBackend):
             return None
         user = statements.instance(model, fields, row, using)
         return user if self.user_can_authenticate(user) else None
+
+
+@receiver(pre_delete, sender=get_user_model(), dispatch_uid="coding_sessions_of_deleted_user")
+def _delete_sessions_of(sender, instance, using, **kwargs) -> None:
+    """A deleted user's sessions go with them."""
+    from .models import Session
+
+    Session.objects.using(using).filter(user_id=instance.pk).delete()

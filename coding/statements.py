@@ -41,16 +41,11 @@ def _cursor(using: str):
 
 
 def _prepare_after(connection) -> None:
-    raw = connection.connection
-    if raw.prepare_threshold is None:
+    if connection.connection.prepare_threshold is None:
         # Django turns automatic preparing off; only server-binding cursors like this
-        # module's prepare at all, so the ORM's queries are unaffected, and so is the
-        # setting below, which applies to prepared statements only. The statements here
-        # are written for one plan whatever their parameters; left to choose, the server
-        # plans a statement with array parameters anew on every run.
-        raw.prepare_threshold = PREPARE_AFTER
-        with raw.cursor() as cursor:
-            cursor.execute("SET plan_cache_mode = force_generic_plan")
+        # module's prepare at all, so the ORM's queries are unaffected. The settings
+        # have the server keep one plan per prepared statement (plan_cache_mode).
+        connection.connection.prepare_threshold = PREPARE_AFTER
 
 
 _QMARK = re.compile(r"(?<!%)%s")

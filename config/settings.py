@@ -159,6 +159,16 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The coding screen's fixed statements are prepared on each connection
+        # (coding/statements.py) and written for one plan whatever their parameters;
+        # left to choose, the server plans a statement with array parameters anew on
+        # every run. Only prepared statements are affected: Django's own queries are not
+        # prepared. Set at connection start, so no rolled-back transaction can undo it.
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["options"] = (
+            options.get("options", "") + " -c plan_cache_mode=force_generic_plan"
+        ).strip()
 else:
     DATABASES = {
         "default": {
@@ -225,10 +235,6 @@ STORAGES = {
 }
 
 CSRF_FAILURE_VIEW = "coding.views.site.csrf_failure"
-# The CSRF secret lives in the session rather than in a cookie of its own: pages carry
-# the token (forms, and the hx-headers attribute that htmx and the coding screen read),
-# and no page has to send a cookie again just to renew it.
-CSRF_USE_SESSIONS = True
 
 # No inline scripts or styles anywhere: everything the pages run is a static file.
 CONTENT_SECURITY_POLICY = {

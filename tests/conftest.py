@@ -67,23 +67,3 @@ def users(db):
         "bob": make_user("bob"),
         "outsider": make_user("outsider"),
     }
-
-
-@pytest.fixture(autouse=True)
-def _test_sign_in_keeps_a_csrf_secret(monkeypatch):
-    """The sign-in view puts a new CSRF secret in the session (CSRF_USE_SESSIONS), so a
-    signed-in user's pages never write the session again; the test client's ``login``
-    and ``force_login`` skip that view, so they do the same here, and query counts are
-    those of a real session."""
-    from django.middleware.csrf import CSRF_SESSION_KEY, _get_new_csrf_string
-    from django.test import Client
-
-    sign_in = Client._login
-
-    def sign_in_with_secret(self, user, backend=None):
-        sign_in(self, user, backend)
-        session = self.session
-        session[CSRF_SESSION_KEY] = _get_new_csrf_string()
-        session.save()
-
-    monkeypatch.setattr(Client, "_login", sign_in_with_secret)

@@ -322,16 +322,31 @@ def _tokens_named(body: str) -> str:
 def test_the_page_in_the_kept_frame_is_the_page_rendered_whole(client, users, monkeypatch):
     project = make_coding_project(users, posts_per_thread=3)
     unit = _first_unit(project)
-    for who in ("alice", "admin", "alice"):
+    # Text shaped like the frame's marks, where a page's text goes.
+    unit.thread.title = "frame-slot <!--frame:content--> frame-csrf"
+    unit.thread.save()
+
+    def both(who) -> tuple[str, str]:
         client.force_login(users[who])
         framed = client.get(_url(project, unit)).content.decode()
         with monkeypatch.context() as patched:
             # As if messages were waiting: the page renders whole, frame and all.
             patched.setattr(frame, "get_messages", lambda request: [object()])
             whole = client.get(_url(project, unit)).content.decode()
-        assert f'<span class="who">{users[who].username}' in framed
-        assert "<!--frame:" not in framed
+        assert f"frame-{frame._WORD}" not in framed
         assert _tokens_named(framed) == _tokens_named(whole)
+        return framed, whole
+
+    for who in ("alice", "admin", "alice"):
+        framed, _ = both(who)
+        assert f'<span class="who">{users[who].username}</span>' in framed
+        assert "Audit log" not in framed
+    assert "frame-slot &lt;!--frame:content--&gt; frame-csrf" in framed
+    # A user made staff gets the staff frame at once.
+    users["alice"].is_staff = True
+    users["alice"].save()
+    framed, _ = both("alice")
+    assert "Audit log" in framed and f"{users['alice'].username} · staff" in framed
 
 
 def test_a_message_waiting_shows_on_the_coding_page(client, users):
@@ -364,4 +379,3 @@ def test_the_token_on_the_coding_page_lets_the_page_save(users):
         headers={"X-CSRFToken": token},
     )
     assert saved.status_code == 200, saved.content
-    assert "csrftoken" not in saved.cookies

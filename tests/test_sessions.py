@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from coding.models import Session
+from coding.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +87,37 @@ def test_a_session_of_another_user_id_reads_that_user(client, coder):
     response = client.get("/projects/")
     assert response.status_code == 200
     assert f'<span class="who">{coder.username}' in response.content.decode()
+
+
+def test_deleting_a_user_in_the_admin_shows_no_session_key(client, coder):
+    staff = get_user_model().objects.create_superuser("boss", password=PASSWORD)
+    victim = Client()
+    _sign_in(victim, coder)
+    key = victim.session.session_key
+    client.force_login(staff)
+    page = client.get(f"/admin/auth/user/{coder.pk}/delete/")
+    assert page.status_code == 200
+    assert key not in page.content.decode()
+    client.post(f"/admin/auth/user/{coder.pk}/delete/", {"post": "yes"})
+    assert not get_user_model().objects.filter(pk=coder.pk).exists()
+    assert not Session.objects.filter(session_key=key).exists()
+
+
+def test_a_session_naming_a_user_deleted_meanwhile_is_still_written(coder):
+    """The user column is no checked foreign key: a session written for a user deleted
+    at that moment does not fail at commit (the store would retry without end)."""
+    store = SessionStore()
+    store[SESSION_KEY] = str(coder.pk)
+    get_user_model().objects.filter(pk=coder.pk).delete()
+    store.create()
+    assert Session.objects.get(session_key=store.session_key).user_id == coder.pk
+    assert SessionStore(store.session_key).get(SESSION_KEY) == str(coder.pk)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_every_postgres_connection_keeps_one_plan_per_prepared_statement():
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
