@@ -40,27 +40,19 @@ def _user_columns(using: str) -> tuple[str, tuple[str, ...]]:
 
 
 @cache
-def _session_statement(using: str) -> str:
+def _statements(using: str) -> tuple[str, str]:
+    """The session with its user's row, and the user's row alone."""
     from .models import Session
 
     user = get_user_model()._meta
     quote = connections[using].ops.quote_name
     columns, _ = _user_columns(using)
+    users = f"{quote(user.db_table)} u"
     return (
         f"SELECT s.session_data, {columns} FROM {quote(Session._meta.db_table)} s "  # noqa: S608
-        f"LEFT JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = s.user_id "
-        "WHERE s.session_key = %s AND s.expire_date > %s"
-    )
-
-
-@cache
-def _user_statement(using: str) -> str:
-    user = get_user_model()._meta
-    quote = connections[using].ops.quote_name
-    columns, _ = _user_columns(using)
-    return (
-        f"SELECT {columns} FROM {quote(user.db_table)} u "  # noqa: S608
-        f"WHERE u.{quote(user.pk.column)} = %s"
+        f"LEFT JOIN {users} ON u.{quote(user.pk.column)} = s.user_id "
+        "WHERE s.session_key = %s AND s.expire_date > %s",
+        f"SELECT {columns} FROM {users} WHERE u.{quote(user.pk.column)} = %s",  # noqa: S608
     )
 
 
@@ -92,7 +84,7 @@ class SessionStore(DatabaseSessionStore):
         model = self.model
         using = router.db_for_read(model)
         row = statements.one(
-            _session_statement(using),
+            _statements(using)[0],
             [self.session_key, statements.db_datetime(timezone.now(), using)],
             using,
         )
@@ -138,7 +130,7 @@ class UserBackend(ModelBackend):
         row = _USER_ROW.get()
         pk = model._meta.pk.to_python(user_id)
         if row is None or row[fields.index(model._meta.pk.attname)] != pk:
-            row = statements.one(_user_statement(using), [user_id], using)
+            row = statements.one(_statements(using)[1], [user_id], using)
         if row is None:
             return None
         user = statements.instance(model, fields, row, using)
