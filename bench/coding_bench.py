@@ -44,6 +44,7 @@ from bench._common import (
     Clock,
     CpuMeter,
     build_corpus,
+    cookies_as_header,
     env_for,
     figure,
     floor_client,
@@ -220,6 +221,7 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
         out["errors"].append(f"{coder}: login failed")
         clock.wait()
         return
+    cookies_as_header(session)
     headers = {"X-CSRFToken": token, "Referer": base + "/"}
     clock.wait()
 

@@ -8,6 +8,10 @@ with the page's blocks, rendered by the page's own template into ``frame_slots.h
 (which holds the blocks and nothing else), and with a freshly masked token, as Django's
 own tag gives. A page with messages waiting renders whole, as every other page does.
 
+Django sends the CSRF cookie again with every page that shows a token, to push its
+expiry (a year) further. These pages send it only when the browser lacks it or holds a
+stale form of it: the other pages, the sign-in page among them, keep pushing the expiry.
+
 The marks hold a random word drawn when the process starts, so no stored or typed text
 can stand for one; what fills a mark is not searched for marks again.
 """
@@ -79,6 +83,13 @@ def _frame(user) -> tuple[str, ...]:
     return found
 
 
+def _keep_csrf_cookie(request: HttpRequest) -> None:
+    """No new CSRF cookie when the browser sent the one in use."""
+    sent = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
+    if not settings.CSRF_USE_SESSIONS and sent and sent == request.META.get("CSRF_COOKIE"):
+        request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
+
+
 def render_framed(request: HttpRequest, template_name: str, context: dict) -> HttpResponse:
     """``render(request, template_name, context)`` for a template that extends
     ``base_template`` (``{% extends base_template|default:"base.html" %}``), with the
@@ -92,6 +103,7 @@ def render_framed(request: HttpRequest, template_name: str, context: dict) -> Ht
     )
     fills = dict(zip(BLOCKS, html.split(_SLOT, len(BLOCKS))[1:], strict=True))
     fills["csrf"] = escape(get_token(request))
+    _keep_csrf_cookie(request)
     parts = _frame(request.user)
     return HttpResponse(
         "".join(part if n % 2 == 0 else fills[part] for n, part in enumerate(parts))

@@ -6,14 +6,18 @@ import json
 import re
 
 import pytest
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.test import Client, RequestFactory
+from django.utils.html import json_script
 
 from coding import frame
 from coding.codebook import apply_edit, upgrade_project
 from coding.models import Assignment, Code, Coding, Post, Unit
+from coding.templatetags.stored_html import json_script_with
+from coding.views.code import CodePanel
 from tests.factories_coding import make_coding_project, payload
 
 pytestmark = pytest.mark.django_db
@@ -379,3 +383,49 @@ def test_the_token_on_the_coding_page_lets_the_page_save(users):
         headers={"X-CSRFToken": token},
     )
     assert saved.status_code == 200, saved.content
+
+
+def test_the_coding_page_sends_the_csrf_cookie_only_to_a_browser_without_it(users):
+    project = make_coding_project(users)
+    unit = _first_unit(project)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(users["alice"])
+    first = browser.get(_url(project, unit))
+    assert settings.CSRF_COOKIE_NAME in first.cookies
+    secret = browser.cookies[settings.CSRF_COOKIE_NAME].value
+    again = browser.get(_url(project, unit))
+    assert settings.CSRF_COOKIE_NAME not in again.cookies
+    # The page's token still matches the cookie the browser holds.
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', again.content.decode()).group(1)
+    saved = browser.post(
+        _url(project, unit),
+        json.dumps(payload(codes=["install"])),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert saved.status_code == 200, saved.content
+    assert browser.cookies[settings.CSRF_COOKIE_NAME].value == secret
+    # A malformed cookie is replaced, as on every other page.
+    browser.cookies[settings.CSRF_COOKIE_NAME] = "not-a-secret"
+    replaced = browser.get(_url(project, unit))
+    assert replaced.cookies[settings.CSRF_COOKIE_NAME].value not in ("", "not-a-secret")
+    # Other pages go on pushing the cookie's expiry.
+    assert settings.CSRF_COOKIE_NAME in browser.get("/accounts/password/").cookies
+
+
+def test_the_coding_data_is_what_json_script_gives():
+    codes = [
+        Code(key="a&b", name="</script><script>alert(1)</script>", order=1, codable=True),
+        Code(key="ü", name="Ünïcode > ascii", order=2, codable=True),
+    ]
+    panel = CodePanel(codes)
+    initial = {"unit": 1, "posts": [{"id": 2, "text": "<b>&amp;</b> “quoted” \u2028"}]}
+    expected = json_script({**initial, "codes": panel.initial}, "coding-data")
+    given = json_script_with(initial, "codes", panel.initial_json, "coding-data")
+    assert given == expected
+    assert "</script><script>" not in given
+    assert json_script_with({}, "codes", panel.initial_json, "x") == json_script(
+        {"codes": panel.initial}, "x"
+    )
+    with pytest.raises(ValueError):
+        json_script_with(initial, "codes", "[]", "coding-data")

@@ -1,10 +1,14 @@
-"""The one place where stored forum HTML is marked safe for output.
+"""The one place where stored forum HTML is marked safe for output, and where JSON kept
+for the coding screen's data element is.
 
 Post HTML is sanitized on import; it is sanitized again here, so a row written by any
 other path (an old import, a manual database edit) still cannot inject markup.
 """
 
+import json
+
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -92,3 +96,24 @@ class Prerendered:
             parts.append(word)
             parts.append(segment)
         return mark_safe("".join(parts))  # noqa: S308
+
+
+class ScriptJSON:
+    """A value as JSON text safe inside a <script> element, as Django's ``json_script``
+    writes it: encoded once, kept, and put into many pages by ``json_script_with``."""
+
+    def __init__(self, value) -> None:
+        text = json.dumps(value, cls=DjangoJSONEncoder)
+        self.text = text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E")
+
+
+def json_script_with(value: dict, key: str, kept: ScriptJSON, element_id: str) -> SafeString:
+    """``{**value, key: kept's value}|json_script:element_id``, the kept part not encoded
+    again (``value`` must not hold ``key``)."""
+    if not isinstance(kept, ScriptJSON) or key in value:
+        raise ValueError("json_script_with takes a ScriptJSON and a key not in the value")
+    head = ScriptJSON(value).text[:-1] + (", " if value else "")
+    text = f"{head}{json.dumps(key)}: {kept.text}}}"
+    return mark_safe(  # noqa: S308
+        f'<script id="{escape(element_id)}" type="application/json">{text}</script>'
+    )

@@ -24,7 +24,7 @@ from ..access import get_project_for_user, get_unit_for_user
 from ..assignment import next_unit_for, next_unit_id
 from ..frame import render_framed
 from ..models import Assignment, CodingEvent, Project, Role, Unit
-from ..templatetags.stored_html import Prerendered, unit_posts
+from ..templatetags.stored_html import Prerendered, ScriptJSON, json_script_with, unit_posts
 
 
 class CodePanel:
@@ -44,6 +44,7 @@ class CodePanel:
         )
         self.fragment = Prerendered(html)
         self.keys = [c.key for c in codes if c.codable]
+        self.initial_json = ScriptJSON(self.initial)
 
     def html(self, checked: list[str], *, disabled: bool) -> SafeString:
         on = set(checked)
@@ -90,7 +91,6 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
             {"id": p.pk, "number": p.post_number, "text": p.plain_text, "quotable": p.is_unit}
             for p in posts
         ],
-        "codes": panel.initial,
     }
     context = {
         "project": project,
@@ -103,7 +103,7 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "can_code": can_code,
         "others": others,
         "progress": unit.my_queue if can_code else None,
-        "initial": initial,
+        "coding_data": json_script_with(initial, "codes", panel.initial_json, "coding-data"),
         "is_admin": project.user_role == Role.ADMIN,
         "retired": retired,
     }
