@@ -320,7 +320,9 @@ def cookies_as_header(session) -> None:
     """From now on send the session's cookies as one fixed header. Holding cookies,
     requests' cookie jar costs its client about 0.2 ms of CPU per request (the anonymous
     floor client holds none): CPU the load generator would take from the machine it
-    shares with the server, where a browser keeps its cookies on its own machine."""
+    shares with the server, where a browser keeps its cookies on its own machine. A cookie
+    the server sets later would not be sent, nor would the header follow a redirect: the
+    caller follows none and counts a cookie set as an error."""
     session.headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     session.cookies.clear()
 

@@ -243,10 +243,14 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
         return
     url = base + first.headers["Location"]
     while not clock.over():
-        page = timed("open", session.get, url)
+        page = timed("open", session.get, url, allow_redirects=False)
         if page is None or page.status_code != 200:
             out["errors"].append(f"open: {getattr(page, 'status_code', None)}")
             continue
+        if page.cookies:
+            # The cookies go as a fixed header (cookies_as_header): one set now would be
+            # kept in the jar and never sent.
+            out["errors"].append(f"open: the server set a cookie: {sorted(page.cookies.keys())}")
         data = json.loads(DATA_RE.search(page.text).group(1))
         codes = sorted(rng.sample(plan["codes"], rng.randint(1, 3)))
         post = data["posts"][0]
@@ -274,6 +278,8 @@ def _annotator(base: str, plan: dict, coder: str, clock: Clock, out: dict, seed:
                 f"save: {getattr(saved, 'status_code', None)} {getattr(saved, 'text', '')[:200]}"
             )
             continue
+        if saved.cookies:
+            out["errors"].append(f"save: the server set a cookie: {sorted(saved.cookies.keys())}")
         reply = saved.json()
         out["acks"].append(
             {

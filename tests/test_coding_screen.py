@@ -427,5 +427,14 @@ def test_the_coding_data_is_what_json_script_gives():
     assert json_script_with({}, "codes", panel.initial_json, "x") == json_script(
         {"codes": panel.initial}, "x"
     )
-    with pytest.raises(ValueError):
-        json_script_with(initial, "codes", "[]", "coding-data")
+    assert json_script_with(initial, "<&>", panel.initial_json, "a&b") == json_script(
+        {**initial, "<&>": panel.initial}, "a&b"
+    )
+    for wrong in (
+        (initial, "codes", "[]", "coding-data"),
+        ({**initial, "codes": []}, "codes", panel.initial_json, "coding-data"),
+        ([1], "codes", panel.initial_json, "coding-data"),
+        (initial, "codes", panel.initial_json, ""),
+    ):
+        with pytest.raises(ValueError):
+            json_script_with(*wrong)

@@ -10,7 +10,7 @@ import json
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 
 from coding.importers.html import sanitize_html
@@ -110,10 +110,12 @@ class ScriptJSON:
 def json_script_with(value: dict, key: str, kept: ScriptJSON, element_id: str) -> SafeString:
     """``{**value, key: kept's value}|json_script:element_id``, the kept part not encoded
     again (``value`` must not hold ``key``)."""
-    if not isinstance(kept, ScriptJSON) or key in value:
-        raise ValueError("json_script_with takes a ScriptJSON and a key not in the value")
+    if not isinstance(value, dict) or not isinstance(kept, ScriptJSON) or key in value:
+        raise ValueError("json_script_with takes a dict, a key not in it and a ScriptJSON")
+    if not element_id:
+        raise ValueError("json_script_with takes an element id")
     head = ScriptJSON(value).text[:-1] + (", " if value else "")
-    text = f"{head}{json.dumps(key)}: {kept.text}}}"
+    text = f"{head}{ScriptJSON(key).text}: {kept.text}}}"
     return mark_safe(  # noqa: S308
-        f'<script id="{escape(element_id)}" type="application/json">{text}</script>'
+        f'<script id="{conditional_escape(element_id)}" type="application/json">{text}</script>'
     )
