@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import User
 from django.db.models import Count, Q
 
 from coding import statements
@@ -112,6 +113,33 @@ def test_bulk_created_assignments_are_counted(users):
     assert (project.pk, users["outsider"].pk) not in counts
 
 
+def test_one_statement_changing_many_assignments_is_counted(users):
+    """PostgreSQL counts per statement (migration 0014): a statement that changes many
+    rows of several coders at once, in either direction, or changes none."""
+    carol = make_user("carol")
+    project = make_sampled_project(
+        admin=users["admin"], annotators=[users["alice"], users["bob"], carol], threads=40
+    )
+    everyone = Assignment.objects.filter(unit__project=project)
+    half = list(everyone.order_by("pk").values_list("pk", flat=True)[::2])
+    assert everyone.filter(pk__in=half).update(status=Assignment.Status.DONE) == len(half)
+    _check()
+    everyone.filter(pk__in=half[:7]).update(status=Assignment.Status.RETURNED)
+    _check()
+    assert everyone.filter(pk=-1).update(status=Assignment.Status.DONE) == 0
+    everyone.update(completed_at=None)
+    _check()
+    everyone.filter(status=Assignment.Status.RETURNED).update(status=Assignment.Status.PENDING)
+    _check()
+    everyone.filter(coder=users["alice"]).update(coder=make_user("dave"))
+    _check()
+    everyone.filter(pk__in=half[7:20]).delete()
+    _check()
+    assert set(_kept()) == {
+        (project.pk, user.pk) for user in (users["bob"], carol, User.objects.get(username="dave"))
+    }
+
+
 def test_the_coding_screen_shows_the_kept_progress(client, users):
     project = make_sampled_project(
         admin=users["admin"], annotators=[users["alice"], users["bob"]], threads=4
@@ -138,17 +166,16 @@ def test_the_triggers_are_in_place():
                 "SELECT tgname FROM pg_trigger WHERE tgrelid = 'coding_assignment'::regclass "
                 "AND NOT tgisinternal"
             )
-            expected = {"coding_queuecount_insert_delete", "coding_queuecount_update"}
         else:
             cursor.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' "
                 "AND tbl_name = 'coding_assignment'"
             )
-            expected = {
-                "coding_queuecount_insert",
-                "coding_queuecount_delete",
-                "coding_queuecount_update",
-            }
+        expected = {
+            "coding_queuecount_insert",
+            "coding_queuecount_delete",
+            "coding_queuecount_update",
+        }
         assert {row[0] for row in cursor.fetchall()} == expected
 
 
