@@ -18,12 +18,14 @@ COUNTED = "(CASE WHEN status <> 'returned' THEN 1 ELSE 0 END)"
 DONE = "(CASE WHEN status = 'done' THEN 1 ELSE 0 END)"
 
 # Adds the (project, coder) deltas of ``deltas`` (project_id, coder_id, total, done) to
-# the kept counts; a pair without a count row gets one.
+# the kept counts; a pair without a count row gets one. Rows are written in key order, so
+# two statements changing the same coders' counts lock their rows in the same order.
 UPSERT = """
 INSERT INTO coding_queuecount (project_id, coder_id, total, done)
 SELECT project_id, coder_id, SUM(total), SUM(done) FROM ({deltas}) AS d
 GROUP BY project_id, coder_id
 HAVING SUM(total) <> 0 OR SUM(done) <> 0
+ORDER BY project_id, coder_id
 ON CONFLICT (project_id, coder_id) DO UPDATE SET
     total = coding_queuecount.total + excluded.total,
     done = coding_queuecount.done + excluded.done
