@@ -184,3 +184,30 @@ def reassign(unit: Unit, from_coder, to_coder) -> Assignment:
     target.completed_at = None
     target.save(update_fields=["status", "completed_at"])
     return target
+
+
+def add_assignments(pairs) -> None:
+    """Create the (unit id, coder id) assignments that do not exist yet, pending, in bulk:
+    an import writes thousands at once, and the queue counts are kept once per statement."""
+    Assignment.objects.bulk_create(
+        (Assignment(unit_id=unit_id, coder_id=coder_id) for unit_id, coder_id in sorted(pairs)),
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+
+
+def complete_assignments(pairs, now) -> None:
+    """Mark the (unit id, coder id) assignments done at ``now`` (creating those missing);
+    one that is done already keeps its time."""
+    pairs = set(pairs)
+    add_assignments(pairs)
+    units_of: dict[int, list[int]] = {}
+    for unit_id, coder_id in sorted(pairs):
+        units_of.setdefault(coder_id, []).append(unit_id)
+    for coder_id, unit_ids in units_of.items():
+        for start in range(0, len(unit_ids), 500):
+            Assignment.objects.filter(
+                coder_id=coder_id, unit_id__in=unit_ids[start : start + 500]
+            ).exclude(status=Assignment.Status.DONE).update(
+                status=Assignment.Status.DONE, completed_at=now
+            )

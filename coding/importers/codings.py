@@ -24,8 +24,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from ..assignment import complete_assignments
 from ..models import (
-    Assignment,
     Code,
     CodeApplication,
     Coding,
@@ -376,10 +376,6 @@ def write_codings(
                           text=post.plain_text[q.start : q.end])
                     for post, q in quotes
                 )  # fmt: skip
-            assignment, _ = Assignment.objects.get_or_create(unit=record.unit, coder=coder)
-            assignment.status = Assignment.Status.DONE
-            assignment.completed_at = now
-            assignment.save(update_fields=["status", "completed_at"])
             after = {
                 "codes": sorted(c.key for c, _ in codes),
                 "not_relevant": record.not_relevant,
@@ -388,6 +384,9 @@ def write_codings(
             CodingEvent.objects.create(
                 coding=coding, user=user, action="import", before=None, after=after
             )
+        complete_assignments(
+            {(record.unit.pk, coder_users[record.coder].pk) for record, _ in planned}, now
+        )
     return len(planned)
 
 

@@ -28,8 +28,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from ..assignment import add_assignments, complete_assignments
 from ..models import (
-    Assignment,
     Coding,
     CodingEvent,
     Membership,
@@ -222,9 +222,10 @@ def _write(project, rows, threads, users, summary: Summary) -> None:
         by_coding[(units[thread.pk].pk, row.coder)].append(row)
     unit_by_id = {u.pk: u for u in units.values()}
     now = timezone.now()
+    add_assignments((unit_id, users[username].pk) for unit_id, username in by_coding)
+    finished = []
     for (unit_id, username), coder_rows in by_coding.items():
         unit, user = unit_by_id[unit_id], users[username]
-        assignment, _ = Assignment.objects.get_or_create(unit=unit, coder=user)
         coding = Coding.objects.select_for_update().filter(unit=unit, coder=user).first()
         before = open_state_of(coding) if coding else None
         if coding is None:
@@ -256,10 +257,8 @@ def _write(project, rows, threads, users, summary: Summary) -> None:
         CodingEvent.objects.create(
             coding=coding, user=user, action="import", before=before, after=open_state_of(coding)
         )
-        if assignment.status != Assignment.Status.DONE:
-            assignment.status = Assignment.Status.DONE
-            assignment.completed_at = now
-            assignment.save(update_fields=["status", "completed_at"])
+        finished.append((unit_id, user.pk))
+    complete_assignments(finished, now)
 
 
 def import_open_codes_file(project: Project, path: Path, **options) -> Summary:

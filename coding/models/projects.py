@@ -254,7 +254,8 @@ class Assignment(models.Model):
 class QueueCount(models.Model):
     """A coder's queue in a project counted: units assigned (not returned) and done.
 
-    Database triggers on the assignments table (migration 0011) keep these rows right
+    Database triggers on the assignments table (migration 0011; on PostgreSQL once per
+    statement, migration 0014) keep these rows right
     whatever writes an assignment (the ORM, bulk inserts, the coding screen's fixed
     statements, cascading deletes), so the coding screen reads its progress from one
     row instead of counting the coder's queue on every page. Plain ids, no foreign
