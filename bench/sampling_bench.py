@@ -64,6 +64,19 @@ def best(fn, setup=None) -> float:
     return min(times)
 
 
+def insert_rows(cursor, head: str, rows: list[tuple], batch: int = 1000) -> None:
+    """``head`` (``INSERT INTO t (a, b)``) with ``rows``: one multi-row INSERT per batch,
+    as ``bulk_create`` writes them."""
+    from coding.statements import placeholders
+
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        cursor.execute(
+            f"{head} VALUES {placeholders(len(part), len(part[0]))}",
+            [value for row in part for value in row],
+        )
+
+
 def run_bench() -> bool:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -117,9 +130,10 @@ def run_bench() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT id FROM coding_thread ORDER BY id")
             ids = [row[0] for row in cursor.fetchall()][:n]
-            cursor.executemany(
-                f"INSERT INTO {unit_table} (project_id, round_id, thread_id, position, shared,"  # noqa: S608
-                " created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            insert_rows(
+                cursor,
+                f"INSERT INTO {unit_table} (project_id, round_id, thread_id, position, shared,"
+                " created_at)",
                 [(project.pk, round_id, t, i, True, now) for i, t in enumerate(ids)],
             )
             cursor.execute(
@@ -128,9 +142,10 @@ def run_bench() -> bool:
                 [project.pk],
             )
             units = cursor.fetchall()
-            cursor.executemany(
-                f"INSERT INTO {assignment_table} (unit_id, coder_id, project_id, queue_rank,"  # noqa: S608
-                " status, assigned_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            insert_rows(
+                cursor,
+                f"INSERT INTO {assignment_table} (unit_id, coder_id, project_id, queue_rank,"
+                " status, assigned_at)",
                 [
                     (u, coders[(i + j) % 3].pk, project.pk, queue_rank(o, p), "pending", now)
                     for i, (u, o, p) in enumerate(units)

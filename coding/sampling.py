@@ -132,51 +132,46 @@ def selected_threads(project: Project) -> QuerySet[Thread]:
 
 @dataclass(frozen=True)
 class Population:
-    """The units a project can still sample: ids and, per id, its stratum keys."""
+    """The units a project can still sample: ids, each one's thread, and each one's
+    stratum key when the draw is stratified (None otherwise)."""
 
     ids: list[int]
-    categories: list[str]
-    months: list[str]
     thread_of: dict[int, int]
+    keys: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def strata(self, stratify: str | None) -> list[str] | None:
-        if stratify is None:
-            return None
-        if stratify == "category":
-            return self.categories
-        if stratify == "month":
-            return self.months
+
+def population(project: Project, stratify: str | None = None) -> Population:
+    """Threads (or posts of threads) in the selection that no round has sampled yet,
+    with the stratum key of each (category or month) read only when ``stratify`` asks."""
+    if stratify not in (None, *STRATIFY_CHOICES):
         raise SamplingError(
             f"unknown stratification {stratify!r}; use one of {', '.join(STRATIFY_CHOICES)}"
         )
-
-
-def population(project: Project) -> Population:
-    """Threads (or posts of threads) in the selection that no round has sampled yet."""
     threads = selected_threads(project)
     if project.unit_type == Project.UnitType.POST:
         taken = Unit.objects.filter(project=project, post__isnull=False).values("post_id")
-        rows = (
-            Post.objects.filter(thread__in=threads)
-            .exclude(pk__in=taken)
-            .order_by("pk")
-            .values_list("pk", "thread_id", "thread__category", "created_at")
-        )
-        items = [(pk, thread_id, category, created) for pk, thread_id, category, created in rows]
+        units = Post.objects.filter(thread__in=threads).exclude(pk__in=taken)
+        thread, key = "thread_id", {"category": "thread__category", "month": "created_at"}
     else:
         taken = Unit.objects.filter(project=project).values("thread_id")
-        rows = (
-            threads.exclude(pk__in=taken).order_by("pk").values_list("pk", "category", "created_at")
-        )
-        items = [(pk, pk, category, created) for pk, category, created in rows]
+        units = threads.exclude(pk__in=taken)
+        thread, key = "pk", {"category": "category", "month": "created_at"}
+    # Threads are their own threads: the id column serves twice.
+    columns = list(dict.fromkeys(["pk", thread, *([key[stratify]] if stratify else [])]))
+    rows = list(units.order_by("pk").values_list(*columns))
+    at = {name: index for index, name in enumerate(columns)}
+    keys = None
+    if stratify == "category":
+        keys = [row[at[key["category"]]] or "(none)" for row in rows]
+    elif stratify == "month":
+        keys = [f"{row[at['created_at']]:%Y-%m}" for row in rows]
     return Population(
-        ids=[item[0] for item in items],
-        categories=[item[2] or "(none)" for item in items],
-        months=[f"{item[3]:%Y-%m}" for item in items],
-        thread_of={item[0]: item[1] for item in items},
+        ids=[row[0] for row in rows],
+        thread_of={row[0]: row[at[thread]] for row in rows},
+        keys=keys,
     )
 
 
@@ -225,7 +220,7 @@ def draw_round(
         round_name = (round_name or "").strip() or _next_round_name(project)
         if Round.objects.filter(project=project, name=round_name).exists():
             raise SamplingError(f"project {project.slug} already has a round named {round_name!r}")
-        pop = population(project)
+        pop = population(project, stratify)
         n = sample_size(len(pop), confidence, margin) if size is None else size
         if len(pop) == 0:
             raise SamplingError("no units left to sample: the selection is empty or all sampled")
@@ -235,7 +230,7 @@ def draw_round(
             raise SamplingError(f"cannot sample {n} units: only {len(pop)} are left to sample")
         if seed is None:
             seed = secrets.randbelow(2**31)
-        chosen = draw(pop.ids, n, seed, pop.strata(stratify))
+        chosen = draw(pop.ids, n, seed, pop.keys)
         shared = choose_shared(n, project.overlap, seed)
         params = {
             "confidence": confidence,
