@@ -204,7 +204,8 @@ def complete_assignments(pairs, now) -> None:
     units_of: dict[int, list[int]] = {}
     for unit_id, coder_id in sorted(pairs):
         units_of.setdefault(coder_id, []).append(unit_id)
-    for coder_id, unit_ids in units_of.items():
+    for coder_id in sorted(units_of):  # count rows locked in key order, as the triggers do
+        unit_ids = units_of[coder_id]
         for start in range(0, len(unit_ids), 500):
             Assignment.objects.filter(
                 coder_id=coder_id, unit_id__in=unit_ids[start : start + 500]

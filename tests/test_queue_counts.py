@@ -5,13 +5,21 @@ the coding screen shows them."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from coding import statements
-from coding.assignment import assign_units, reassign, remove_member
+from coding.assignment import (
+    add_assignments,
+    assign_units,
+    complete_assignments,
+    reassign,
+    remove_member,
+)
 from coding.models import Assignment, Membership, QueueCount, Role, Unit
 from tests.factories import make_user
 from tests.factories_projects import make_sampled_project
@@ -155,6 +163,40 @@ def test_one_statement_changing_many_assignments_is_counted(users):
     assert {key for key in _kept() if key[0] == project.pk} == {
         (project.pk, user.pk) for user in (users["bob"], carol, dave)
     }
+
+
+def test_importers_bulk_writes_of_assignments(users):
+    """``add_assignments`` skips pairs that exist; ``complete_assignments`` finishes
+    pending and returned ones, keeps a done one's time, and the counts follow."""
+    carol = make_user("carol")
+    project = make_sampled_project(
+        admin=users["admin"], annotators=[users["alice"], users["bob"]], threads=6
+    )
+    units = list(Unit.objects.filter(project=project).order_by("pk"))
+    alice = Assignment.objects.filter(coder=users["alice"]).order_by("unit_id")
+    done, returned, pending = alice[0], alice[1], alice[2]
+    earlier = timezone.now() - timedelta(days=3)
+    Assignment.objects.filter(pk=done.pk).update(status="done", completed_at=earlier)
+    Assignment.objects.filter(pk=returned.pk).update(status="returned")
+    before = Assignment.objects.count()
+    add_assignments([(u.pk, carol.pk) for u in units[:4]] + [(done.unit_id, users["alice"].pk)])
+    assert Assignment.objects.count() == before + 4
+    _check()
+    now = timezone.now()
+    pairs = [(a.unit_id, users["alice"].pk) for a in (done, returned, pending)]
+    complete_assignments([*pairs, (units[5].pk, carol.pk)], now)
+    _check()
+    status = {
+        a.pk: (a.status, a.completed_at)
+        for a in Assignment.objects.filter(pk__in=[done.pk, returned.pk, pending.pk])
+    }
+    assert status == {
+        done.pk: ("done", earlier),
+        returned.pk: ("done", now),
+        pending.pk: ("done", now),
+    }
+    assert Assignment.objects.get(unit=units[5], coder=carol).status == "done"
+    assert Assignment.objects.filter(coder=carol, status="pending").count() == 4
 
 
 def test_the_coding_screen_shows_the_kept_progress(client, users):
