@@ -197,10 +197,8 @@ def add_assignments(pairs) -> None:
 
 
 def complete_assignments(pairs, now) -> None:
-    """Mark the (unit id, coder id) assignments done at ``now`` (creating those missing);
-    one that is done already keeps its time."""
-    pairs = set(pairs)
-    add_assignments(pairs)
+    """Mark the existing (unit id, coder id) assignments done at ``now``, a few hundred
+    per statement; one that is done already keeps its time."""
     units_of: dict[int, list[int]] = {}
     for unit_id, coder_id in sorted(pairs):
         units_of.setdefault(coder_id, []).append(unit_id)

@@ -151,26 +151,26 @@ def population(project: Project, stratify: str | None = None) -> Population:
             f"unknown stratification {stratify!r}; use one of {', '.join(STRATIFY_CHOICES)}"
         )
     threads = selected_threads(project)
-    if project.unit_type == Project.UnitType.POST:
+    posts = project.unit_type == Project.UnitType.POST
+    if posts:
         taken = Unit.objects.filter(project=project, post__isnull=False).values("post_id")
         units = Post.objects.filter(thread__in=threads).exclude(pk__in=taken)
-        thread, key = "thread_id", {"category": "thread__category", "month": "created_at"}
+        key = {"category": "thread__category", "month": "created_at"}.get(stratify)
     else:
         taken = Unit.objects.filter(project=project).values("thread_id")
         units = threads.exclude(pk__in=taken)
-        thread, key = "pk", {"category": "category", "month": "created_at"}
-    # Threads are their own threads: the id column serves twice.
-    columns = list(dict.fromkeys(["pk", thread, *([key[stratify]] if stratify else [])]))
+        key = {"category": "category", "month": "created_at"}.get(stratify)
+    # Rows: the unit's id, its thread's id (posts only), its stratum column (if any).
+    columns = ["pk", *(["thread_id"] if posts else []), *([key] if key else [])]
     rows = list(units.order_by("pk").values_list(*columns))
-    at = {name: index for index, name in enumerate(columns)}
     keys = None
     if stratify == "category":
-        keys = [row[at[key["category"]]] or "(none)" for row in rows]
+        keys = [row[-1] or "(none)" for row in rows]
     elif stratify == "month":
-        keys = [f"{row[at['created_at']]:%Y-%m}" for row in rows]
+        keys = [f"{row[-1]:%Y-%m}" for row in rows]
     return Population(
         ids=[row[0] for row in rows],
-        thread_of={row[0]: row[at[thread]] for row in rows},
+        thread_of={row[0]: row[1] if posts else row[0] for row in rows},
         keys=keys,
     )
 

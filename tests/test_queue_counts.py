@@ -184,6 +184,7 @@ def test_importers_bulk_writes_of_assignments(users):
     _check()
     now = timezone.now()
     pairs = [(a.unit_id, users["alice"].pk) for a in (done, returned, pending)]
+    add_assignments([(units[5].pk, carol.pk)])
     complete_assignments([*pairs, (units[5].pk, carol.pk)], now)
     _check()
     status = {

@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from ..assignment import complete_assignments
+from ..assignment import add_assignments, complete_assignments
 from ..models import (
     Code,
     CodeApplication,
@@ -384,9 +384,9 @@ def write_codings(
             CodingEvent.objects.create(
                 coding=coding, user=user, action="import", before=None, after=after
             )
-        complete_assignments(
-            {(record.unit.pk, coder_users[record.coder].pk) for record, _ in planned}, now
-        )
+        pairs = {(record.unit.pk, coder_users[record.coder].pk) for record, _ in planned}
+        add_assignments(pairs)
+        complete_assignments(pairs, now)
     return len(planned)
 
 

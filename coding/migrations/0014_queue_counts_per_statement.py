@@ -5,7 +5,7 @@ writes. Within one transaction each of those updates adds a version of the same 
 each update walks the versions before it: assigning N units to a coder in one
 transaction (``assign_units`` on a large sample, ``remove_member`` returning a long
 queue) cost time growing with N squared (20,000 assignments to one coder: 3.7 s;
-100,000: minutes). Statement-level triggers read the statement's rows from its
+40,000: 13.1 s). Statement-level triggers read the statement's rows from its
 transition tables and write each (project, coder) count once per statement.
 
 SQLite keeps its row-level triggers (migration 0011): it writes a row in place, so
