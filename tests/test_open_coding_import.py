@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from coding.models import OpenCode, Project, Unit
+from coding.models import Assignment, OpenCode, Project, QueueCount, Round, Thread, Unit
 from tests.factories import make_project, make_source, make_thread
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +43,33 @@ def test_the_study_layout_attaches_every_code_to_its_thread(users, capsys):
     assert Unit.objects.filter(project=project).count() == 3
     assert set(OpenCode.objects.values_list("coding__coder__username", flat=True)) == {"alice"}
     assert "open codes: 5 new, 0 unchanged; topics: 3" in capsys.readouterr().out
+
+
+def test_imported_codings_finish_their_coders_assignments(users):
+    project = corpus_project(users)
+    alice = users["alice"]
+    # Topic 100 was already in alice's queue, still to do: the import finishes it.
+    round_ = Round.objects.create(project=project, name="Main")
+    unit = Unit.objects.create(
+        project=project, round=round_, thread=Thread.objects.get(external_id=100), position=0
+    )
+    Assignment.objects.create(unit=unit, coder=alice)
+    call_command("import_open_codes", "study", str(STUDY_FILE), "--coder", "alice")
+    assignments = Assignment.objects.filter(coder=alice).order_by("unit__thread__external_id")
+    assert [(a.unit.thread.external_id, a.status) for a in assignments] == [
+        (100, Assignment.Status.DONE),
+        (101, Assignment.Status.DONE),
+        (102, Assignment.Status.DONE),
+    ]
+    assert all(a.completed_at is not None for a in assignments)
+    counts = QueueCount.objects.get(project_id=project.pk, coder_id=alice.pk)
+    assert (counts.total, counts.done) == (3, 3)
+    # Importing again changes no finished assignment, nor its time.
+    finished = dict(assignments.values_list("pk", "completed_at"))
+    call_command("import_open_codes", "study", str(STUDY_FILE), "--coder", "alice")
+    assert dict(assignments.values_list("pk", "completed_at")) == finished
+    counts.refresh_from_db()
+    assert (counts.total, counts.done) == (3, 3)
 
 
 def test_importing_the_same_file_twice_adds_nothing(users, capsys):
