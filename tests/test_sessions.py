@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -112,6 +113,38 @@ def test_a_session_naming_a_user_deleted_meanwhile_is_still_written(coder):
     store.create()
     assert Session.objects.get(session_key=store.session_key).user_id == coder.pk
     assert SessionStore(store.session_key).get(SESSION_KEY) == str(coder.pk)
+
+
+def test_session_data_decodes_as_djangos_and_a_tampered_copy_is_refused(coder, caplog):
+    """A session seen before is not verified again, yet tampered data never is accepted."""
+    store = SessionStore()
+    store[SESSION_KEY] = str(coder.pk)
+    store["_messages"] = [1, 2]
+    store.create()
+    data = Session.objects.get(session_key=store.session_key).session_data
+    django_decoded = DatabaseSessionStore().decode(data)
+    first, second = SessionStore().decode(data), SessionStore().decode(data)
+    assert first == second == django_decoded == {SESSION_KEY: str(coder.pk), "_messages": [1, 2]}
+    first["_messages"].append(3)  # one request's session is not another's
+    assert SessionStore().decode(data)["_messages"] == [1, 2]
+    payload, signature = data.rsplit(":", 1)
+    other = "A" if signature[0] != "A" else "B"
+    with caplog.at_level("WARNING", logger="django.security.SuspiciousSession"):
+        assert SessionStore().decode(f"{payload}:{other}{signature[1:]}") == {}
+    assert "Session data corrupted" in caplog.text
+    assert SessionStore().decode("not signed data") == {}
+
+
+def test_a_signed_in_client_with_a_tampered_session_cookie_row_is_signed_out(client, coder):
+    _sign_in(client, coder)
+    assert client.get("/projects/").status_code == 200
+    row = Session.objects.get(session_key=client.session.session_key)
+    payload, signature = row.session_data.rsplit(":", 1)
+    row.session_data = f"{payload}:{signature[::-1]}"
+    row.save()
+    response = client.get("/projects/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
 
 
 @pytest.mark.postgres
