@@ -53,6 +53,7 @@ def unit_posts(posts) -> SafeString:
     formatted from integers and datetimes; the rest is fixed markup.
     """
     parts = []
+    zone = timezone.get_current_timezone()
     for post in posts:
         classes, badges = _POST_MARKS[(bool(post.is_accepted_answer), bool(post.is_unit))]
         parts.append(
@@ -61,7 +62,7 @@ def unit_posts(posts) -> SafeString:
                 number=int(post.post_number),
                 pk=int(post.pk),
                 author=escape(post.author),
-                created=timezone.localtime(post.created_at).strftime("%Y-%m-%d %H:%M"),
+                created=timezone.localtime(post.created_at, zone).strftime("%Y-%m-%d %H:%M"),
                 badges=badges,
                 body=stored_html(post.html),
             )
