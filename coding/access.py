@@ -47,20 +47,39 @@ LEFT JOIN coding_queuecount q ON q.project_id = p.id AND q.coder_id = %s
 LEFT JOIN coding_codebookversion v ON v.id = p.codebook_version_id
 WHERE p.slug = %s
 """
+# What a save reads: the same rows without the thread, source, round and queue counts
+# that only the page shows, the columns in the same places up to the unit's.
+_UNIT_TO_SAVE = """
+SELECT p.id, p.name, p.slug, p.status, p.codebook_version_id, m.role,
+       u.id, u.project_id, u.round_id, u.thread_id, u.post_id, u.position,
+       a.status, v.created_at
+FROM coding_project p
+JOIN coding_membership m ON m.project_id = p.id AND m.user_id = %s
+LEFT JOIN coding_unit u ON u.id = %s AND u.project_id = p.id
+LEFT JOIN coding_assignment a ON a.unit_id = u.id AND a.coder_id = %s
+LEFT JOIN coding_codebookversion v ON v.id = p.codebook_version_id
+WHERE p.slug = %s
+"""
 
 
-def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Project, Unit]:
+def get_unit_for_user(
+    request: HttpRequest, slug: str, unit_id: int, *, to_save: bool = False
+) -> tuple[Project, Unit]:
     """The unit of the project named by ``slug`` if the user may open it: annotators open
     the units assigned to them, the project's admins any of its units; everyone else gets
     a 404. ``unit.my_status`` is the status of the user's own assignment (None when the
     unit is not assigned to them). One statement for project, role, unit, its thread,
     source and round, the assignment, and ``unit.my_queue``: the user's queue in the
-    project counted (``queue_figures``).
+    project counted (``queue_figures``). With ``to_save``, the same checks on a statement
+    that leaves out the thread, source, round and queue, which a save does not show.
     """
     user = request.user
     if not user.is_authenticated:
         raise Http404("No such project.")
-    row = statements.one(_UNIT_FOR_USER, [user.pk, unit_id, user.pk, user.pk, slug])
+    if to_save:
+        row = statements.one(_UNIT_TO_SAVE, [user.pk, unit_id, user.pk, slug])
+    else:
+        row = statements.one(_UNIT_FOR_USER, [user.pk, unit_id, user.pk, user.pk, slug])
     if row is None:
         raise Http404("No such project.")
     project = statements.instance(
@@ -68,17 +87,19 @@ def get_unit_for_user(request: HttpRequest, slug: str, unit_id: int) -> tuple[Pr
     )
     project.user_role = row[5]
     # Which version, written when: a version's codes never change once written.
-    project.codebook_version_stamp = (project.codebook_version_id, row[25])
+    project.codebook_version_stamp = (project.codebook_version_id, row[-1])
     if row[6] is None:
         raise Http404("No such unit.")
     unit = statements.instance(
         Unit, ("id", "project_id", "round_id", "thread_id", "post_id", "position"), row[6:12]
     )
-    unit.my_status = row[22]
-    unit.my_queue = queue_figures(row[23], row[24])
+    unit.my_status = row[12] if to_save else row[22]
     if unit.my_status is None and project.user_role != Role.ADMIN:
         raise Http404("No such unit.")
     unit.project = project
+    if to_save:
+        return project, unit
+    unit.my_queue = queue_figures(row[23], row[24])
     unit.round = statements.instance(Round, ("id", "name"), row[12:14])
     thread = statements.instance(
         Thread, ("id", "title", "category", "url", "created_at", "source_id"), row[14:20]

@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -63,9 +63,9 @@ def _code_panel(rows: tuple[tuple, ...]) -> CodePanel:
 @login_required
 @require_http_methods(["GET", "POST"])
 def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
-    project, unit = get_unit_for_user(request, slug, unit_id)
     if request.method == "POST":
-        return _save(request, project, unit)
+        return _save(request, *get_unit_for_user(request, slug, unit_id, to_save=True))
+    project, unit = get_unit_for_user(request, slug, unit_id)
     can_code = unit.my_status not in (None, Assignment.Status.RETURNED)
     if can_code:
         posts, mine = codings.posts_and_coding(unit, request.user)
@@ -83,8 +83,8 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "unit": unit.pk,
         "user": request.user.pk,
         "canCode": can_code,
-        "saveUrl": reverse("code_unit", args=[project.slug, unit.pk]),
-        "nextUrl": reverse("code_next", args=[project.slug]),
+        "saveUrl": _unit_url(project.slug, unit.pk),
+        "nextUrl": _queue_url(project.slug),
         "revision": mine[0].revision if mine else 0,
         "state": state,
         "posts": [
@@ -151,8 +151,32 @@ def _next_url(project: Project, user, result: codings.SaveResult) -> str:
     """Straight to the next unit (saving the coder a redirect), or the queue-done page."""
     unit_id = result.next_unit_id if result.next_unit_known else next_unit_id(project, user)
     if unit_id is None:
-        return reverse("code_next", args=[project.slug])
-    return reverse("code_unit", args=[project.slug, unit_id])
+        return _queue_url(project.slug)
+    return _unit_url(project.slug, unit_id)
+
+
+def _queue_url(slug: str) -> str:
+    """The project's next-unit URL, on every page of the coding screen."""
+    return _project_urls(get_script_prefix(), slug)[0]
+
+
+def _unit_url(slug: str, unit_id: int) -> str:
+    """``reverse("code_unit", args=[slug, unit_id])``, from the project's URLs kept."""
+    _, head, tail = _project_urls(get_script_prefix(), slug)
+    return f"{head}{int(unit_id)}{tail}"
+
+
+@lru_cache(maxsize=256)
+def _project_urls(prefix: str, slug: str) -> tuple[str, str, str]:
+    """The project's next-unit URL, and its units' coding URL split where the unit's id
+    goes: the text two reversed URLs share before and after the one digit they differ in
+    (checked against a third, so a change of the URL's pattern cannot pass unnoticed)."""
+    zero, one = (reverse("code_unit", args=[slug, n]) for n in (0, 1))
+    at = next(n for n, (a, b) in enumerate(zip(zero, one, strict=True)) if a != b)
+    head, tail = zero[:at], zero[at + 1 :]
+    if reverse("code_unit", args=[slug, 90817]) != f"{head}90817{tail}":
+        raise ValueError("the coding URL does not end its unit's id where it begins")
+    return reverse("code_next", args=[slug]), head, tail
 
 
 @login_required
