@@ -81,7 +81,8 @@ def ensure_postgres_database(url: str) -> None:
 
 def build_corpus(env: dict[str, str], threads: int, posts_per_thread: int) -> None:
     """Migrate, then write the synthetic corpus with make_synthetic_corpus unless the
-    database already holds that many threads (the corpus is kept between runs)."""
+    database already holds that many threads (the corpus is kept between runs); on
+    PostgreSQL, vacuum and analyze the database each time (``settle_postgres``)."""
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "createcachetable")
     code = "from coding.models import Thread; print(Thread.objects.count())"

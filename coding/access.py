@@ -71,7 +71,9 @@ def get_unit_for_user(
     unit is not assigned to them). One statement for project, role, unit, its thread,
     source and round, the assignment, and ``unit.my_queue``: the user's queue in the
     project counted (``queue_figures``). With ``to_save``, the same checks on a statement
-    that leaves out the thread, source, round and queue, which a save does not show.
+    that leaves out the thread, source, round and queue, which a save does not show:
+    ``unit.thread`` and ``unit.round`` are then not loaded (reading them runs a query) and
+    ``unit.my_queue`` is not set.
     """
     user = request.user
     if not user.is_authenticated:

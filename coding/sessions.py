@@ -19,6 +19,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthentication
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core import signing
+from django.core.signals import setting_changed
 from django.db import connections, router
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
@@ -77,6 +78,13 @@ class _Verified:
 # the payload is parsed anew for each request, so no two requests share a session dict.
 _VERIFIED: dict[str, bytes] = {}
 _VERIFIED_MAX = 4096
+
+
+@receiver(setting_changed, dispatch_uid="coding_sessions_signing_keys")
+def _forget_verified(setting, **kwargs) -> None:
+    """Data verified with other keys is verified again (settings change in tests)."""
+    if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _VERIFIED.clear()
 
 
 class SessionStore(DatabaseSessionStore):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from coding.models import Assignment, OpenCode, Project, QueueCount, Round, Thread, Unit
 from tests.factories import make_project, make_source, make_thread
@@ -54,14 +55,16 @@ def test_imported_codings_finish_their_coders_assignments(users):
         project=project, round=round_, thread=Thread.objects.get(external_id=100), position=0
     )
     Assignment.objects.create(unit=unit, coder=alice)
+    started = timezone.now()
     call_command("import_open_codes", "study", str(STUDY_FILE), "--coder", "alice")
+    ended = timezone.now()
     assignments = Assignment.objects.filter(coder=alice).order_by("unit__thread__external_id")
     assert [(a.unit.thread.external_id, a.status) for a in assignments] == [
         (100, Assignment.Status.DONE),
         (101, Assignment.Status.DONE),
         (102, Assignment.Status.DONE),
     ]
-    assert all(a.completed_at is not None for a in assignments)
+    assert all(started <= a.completed_at <= ended for a in assignments)
     counts = QueueCount.objects.get(project_id=project.pk, coder_id=alice.pk)
     assert (counts.total, counts.done) == (3, 3)
     # Importing again changes no finished assignment, nor its time.

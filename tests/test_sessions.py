@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+import coding.sessions
 from coding.models import Session
 from coding.sessions import SessionStore
 
@@ -124,6 +125,7 @@ def test_session_data_decodes_as_djangos_and_a_tampered_copy_is_refused(coder, c
     data = Session.objects.get(session_key=store.session_key).session_data
     django_decoded = DatabaseSessionStore().decode(data)
     first, second = SessionStore().decode(data), SessionStore().decode(data)
+    assert data in coding.sessions._VERIFIED  # the second was not verified again
     assert first == second == django_decoded == {SESSION_KEY: str(coder.pk), "_messages": [1, 2]}
     first["_messages"].append(3)  # one request's session is not another's
     assert SessionStore().decode(data)["_messages"] == [1, 2]

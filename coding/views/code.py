@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -164,6 +166,12 @@ def _unit_url(slug: str, unit_id: int) -> str:
     """``reverse("code_unit", args=[slug, unit_id])``, from the project's URLs kept."""
     _, head, tail = _project_urls(get_script_prefix(), slug)
     return f"{head}{int(unit_id)}{tail}"
+
+
+@receiver(setting_changed, dispatch_uid="coding_screen_urls")
+def _forget_urls(setting, **kwargs) -> None:
+    if setting == "ROOT_URLCONF":
+        _project_urls.cache_clear()
 
 
 @lru_cache(maxsize=256)
