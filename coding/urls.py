@@ -3,6 +3,15 @@ from django.urls import path
 from .views import adjudication, code, codebooks, corpus, imports, open_coding, projects, site
 
 urlpatterns = [
+    # The coding screen first: it is requested more than every other page together, and
+    # URLs are tried in order (no pattern below matches its paths).
+    path("projects/<slug:slug>/units/<int:unit_id>/code/", code.code_unit, name="code_unit"),
+    path(
+        "projects/<slug:slug>/units/<int:unit_id>/history/",
+        code.coding_history,
+        name="coding_history",
+    ),
+    path("projects/<slug:slug>/next/", code.code_next, name="code_next"),
     path("", site.home, name="home"),
     path("healthz", site.healthz, name="healthz"),
     # Imports (staff)
@@ -54,14 +63,6 @@ urlpatterns = [
         projects.unit_reassign,
         name="unit_reassign",
     ),
-    # Coding screen
-    path("projects/<slug:slug>/units/<int:unit_id>/code/", code.code_unit, name="code_unit"),
-    path(
-        "projects/<slug:slug>/units/<int:unit_id>/history/",
-        code.coding_history,
-        name="coding_history",
-    ),
-    path("projects/<slug:slug>/next/", code.code_next, name="code_next"),
     # Adjudication (project admins)
     path(
         "projects/<slug:slug>/adjudicate/",
