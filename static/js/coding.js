@@ -380,13 +380,38 @@
     if (li) li.scrollIntoView({ block: "nearest" });
   }
 
+  // How well a shown code's name fits what was typed (lower is better): the name itself,
+  // then names starting with it, then names with words starting with each typed word,
+  // then names holding them; codes shown only because their key holds the words come
+  // last. Enter toggles the best fit, so "memory" means Memory, not a code filed under
+  // a memory group that comes first in the list.
+  function fit(li, typed, words) {
+    const name = li.querySelector(".code-name").textContent.trim().toLowerCase();
+    if (name === typed) return 0;
+    if (name.startsWith(typed)) return 1;
+    const nameWords = name.split(/[^\p{L}\p{N}]+/u);
+    if (words.every((w) => nameWords.some((n) => n.startsWith(w)))) return 2;
+    if (words.every((w) => name.includes(w))) return 3;
+    return 4;
+  }
+
   filter.addEventListener("input", () => {
-    const words = filter.value.toLowerCase().split(/\s+/u).filter(Boolean);
+    const typed = filter.value.trim().toLowerCase();
+    const words = typed.split(/\s+/u).filter(Boolean);
     for (const li of items) {
       const text = `${li.dataset.key} ${li.querySelector(".code-name").textContent}`.toLowerCase();
       li.hidden = words.length > 0 && !words.every((w) => text.includes(w));
     }
-    highlight(visibleCodable()[0] || null);
+    let best = null;
+    let bestFit = Infinity;
+    for (const li of visibleCodable()) {
+      const f = words.length ? fit(li, typed, words) : 0;
+      if (f < bestFit) {
+        best = li;
+        bestFit = f;
+      }
+    }
+    highlight(best);
   });
 
   filter.addEventListener("keydown", (event) => {
@@ -414,7 +439,22 @@
       toggleCode(event.target.value);
     }
   });
-  codeList.addEventListener("focusin", (event) => highlight(event.target.closest("li.code")));
+  // A code focused from the keyboard is highlighted (its definition opens) at once. One
+  // pressed with the mouse is highlighted on the click instead: opening its definition
+  // closes the one above, and the list moving under the pointer between press and
+  // release would swallow the click.
+  let pointing = false;
+  codeList.addEventListener("pointerdown", () => (pointing = true));
+  for (const type of ["pointerup", "pointercancel"]) {
+    document.addEventListener(type, () => (pointing = false), true);
+  }
+  codeList.addEventListener("focusin", (event) => {
+    if (!pointing) highlight(event.target.closest("li.code"));
+  });
+  codeList.addEventListener("click", (event) => {
+    const li = event.target.closest("li.code");
+    if (li && !li.classList.contains("group") && li !== highlighted) highlight(li);
+  });
 
   notRelevant.addEventListener("change", () => change((s) => (s.not_relevant = notRelevant.checked)));
   unsure.addEventListener("change", () => change((s) => (s.unsure = unsure.checked)));

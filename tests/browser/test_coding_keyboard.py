@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from coding.models import Coding, Post
+from coding.models import Code, Coding, Post
 from tests.browser.conftest import login, screenshot
 from tests.factories_coding import make_coding_project
 
@@ -180,4 +180,58 @@ def test_long_code_blocks_fold_and_a_focused_code_shows_its_definition(
     expect(help_text).to_be_visible()
     page.locator("input[value=install]").focus()
     expect(help_text).to_be_visible()
+    assert page.js_errors == []
+
+
+def test_enter_in_the_filter_toggles_the_code_whose_name_fits_not_a_key_match_above_it(
+    live_server, page: Page, users
+):
+    project = make_coding_project(users, units=1)
+    unit = project.units.get()
+    # Filed under "memory" by its key and listed before "Out of memory".
+    version = project.codebook_version
+    Code.objects.create(
+        version=version,
+        key="memory-gpu",
+        name="GPU and optimisation",
+        parent=version.codes.get(key="problems"),
+        order=1,
+    )
+    login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/{project.slug}/units/{unit.pk}/code/")
+    keys = page.locator("#code-list li.code").evaluate_all("els => els.map((e) => e.dataset.key)")
+    assert keys.index("memory-gpu") < keys.index("memory")
+
+    page.keyboard.press("/")
+    page.keyboard.type("memory")
+    expect(page.locator("li.code[data-key=memory-gpu]")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator("input[value=memory]")).to_be_checked()
+    expect(page.locator("input[value=memory-gpu]")).not_to_be_checked()
+    # The key still finds a code no name matches.
+    page.keyboard.press("Control+a")
+    page.keyboard.type("gpu")
+    page.keyboard.press("Enter")
+    expect(page.locator("input[value=memory-gpu]")).to_be_checked()
+    assert page.js_errors == []
+
+
+def test_one_click_toggles_a_code_below_one_whose_definition_is_open(
+    live_server, page: Page, users
+):
+    project = make_coding_project(users, units=1)
+    unit = project.units.get()
+    login(page, live_server, "alice")
+    page.goto(f"{live_server.url}/projects/{project.slug}/units/{unit.pk}/code/")
+    definition = page.get_by_text("Trouble installing a library.")
+    page.locator("input[value=install]").click()
+    expect(definition).to_be_visible()
+    # Clicking the next code closes that definition: the list moves up under the pointer.
+    page.locator("input[value=memory]").click()
+    expect(page.locator("input[value=memory]")).to_be_checked()
+    expect(page.locator("input[value=install]")).to_be_checked()
+    expect(definition).to_be_hidden()
+    # Once highlighted, keys work from there as before.
+    page.keyboard.press("Space")
+    expect(page.locator("input[value=memory]")).not_to_be_checked()
     assert page.js_errors == []
