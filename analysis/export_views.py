@@ -131,6 +131,7 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
                 "project": project,
                 "formats": FORMATS,
                 "problems": exc.problems[:200],
+                "problem_count": len(exc.problems),
                 "filename": upload.name,
             },
             status=400,

@@ -72,3 +72,31 @@ def test_an_upload_with_problems_lists_them_and_writes_nothing(client, users):
     assert response.status_code == 400
     assert "line 2: no unit of this project matches" in response.content.decode()
     assert Coding.objects.count() == before
+
+
+def test_the_page_offers_one_download_per_format_and_no_format_choice_that_does_nothing(
+    client, users
+):
+    from analysis.export_views import FORMATS
+
+    project = make_coded_project(users)
+    client.force_login(users["admin"])
+    page = client.get(f"/projects/{project.slug}/exports/").content.decode()
+    assert 'type="radio"' not in page
+    for key in FORMATS:
+        assert f'href="/projects/{project.slug}/exports/{key}/" data-export="{key}"' in page
+    assert "the agreement figures always cover every unit" in page
+
+
+def test_an_upload_with_many_problems_counts_them_and_folds_all_but_the_first_twenty(client, users):
+    project = make_coded_project(users)
+    client.force_login(users["admin"])
+    rows = "".join(f"{9000 + n},alice,install\n" for n in range(250))
+    bad = SimpleUploadedFile("many.csv", ("unit,coder,code\n" + rows).encode())
+    response = client.post(f"/projects/{project.slug}/exports/import/", {"file": bad})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "250 problems, the first 200 listed" in page
+    head, folded = page.split("<details><summary>180 more</summary>")
+    assert head.count("no unit of this project matches") == 20
+    assert folded.count("no unit of this project matches") == 180
