@@ -112,29 +112,6 @@ def test_admin_decides_through_the_page_and_moves_to_the_next_unit(client, users
     assert "67% adjudicated" in queue
 
 
-def test_a_decision_with_no_code_and_not_marked_not_relevant_is_refused_and_kept(client, users):
-    project = make_coded_project(users)
-    _, u2, _ = project.units.order_by("position")
-    client.force_login(users["admin"])
-    url = f"/projects/{project.slug}/adjudicate/{u2.pk}/"
-    response = client.post(
-        url, {"rule": "majority", "rationale": "No code fits <here>", "base_revision": ""}
-    )
-    assert response.status_code == 400
-    body = response.content.decode()
-    assert "Not saved: choose at least one code, or mark the unit not relevant." in body
-    # What was typed comes back (escaped), to be corrected rather than retyped.
-    assert ">No code fits &lt;here&gt;</textarea>" in body
-    assert 'value="docs" checked' not in body
-    assert not GoldLabel.objects.filter(unit=u2).exists()
-    # Not relevant alone is a decision.
-    response = client.post(
-        url, {"codes": [adj.NOT_RELEVANT], "rule": "manual", "rationale": "", "base_revision": ""}
-    )
-    assert response.status_code == 302
-    assert GoldLabel.objects.get(unit=u2).not_relevant
-
-
 def test_queue_filters_by_code_and_pair(client, users):
     project = make_coded_project(users)
     client.force_login(users["admin"])

@@ -190,17 +190,11 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
                 audit.record(request, audit.Action.ADJUDICATE, unit, op="reopen", project=project)
                 messages.success(request, f"Unit {unit.pk} re-opened.")
                 return redirect("adjudicate_unit", slug=project.slug, unit_id=unit.pk)
-            chosen = set(request.POST.getlist("codes"))
-            if not chosen:
-                # As a coder's submitted coding: a relevant unit has at least one code.
-                raise adj.AdjudicationError(
-                    "choose at least one code, or mark the unit not relevant"
-                )
             adj.decide(
                 project,
                 unit,
                 request.user,
-                codes=chosen,
+                codes=set(request.POST.getlist("codes")),
                 rule=request.POST.get("rule", "manual"),
                 rationale=request.POST.get("rationale", "").strip(),
                 base_revision=base_revision,
@@ -245,11 +239,6 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         if gold
         else set(entry.majority)
     )
-    rationale = gold.rationale if gold else ""
-    if status == 400:
-        # A refused decision shows again as it was sent, to be corrected rather than redone.
-        current = set(request.POST.getlist("codes"))
-        rationale = request.POST.get("rationale", "")
     disputed = sorted(entry.union - entry.intersection)
     names = {c.key: c.name for c in codes}
     quotes_by_coding: dict[int, list[dict]] = {}
@@ -282,7 +271,6 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         "starts": {rule: sorted(entry.start(rule)) for rule in adj.RULES},
         "current": current,
         "gold": gold,
-        "rationale": rationale,
         "hide_names": hide,
         "error": error,
         "history": GoldEvent.objects.filter(gold=gold).select_related("user") if gold else [],
