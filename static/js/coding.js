@@ -389,15 +389,15 @@
     const name = li.querySelector(".code-name").textContent.trim().toLowerCase();
     if (name === typed) return 0;
     if (name.startsWith(typed)) return 1;
-    const nameWords = name.split(/[^\p{L}\p{N}]+/u);
+    const nameWords = name.split(/[^\p{L}\p{M}\p{N}]+/u);
     if (words.every((w) => nameWords.some((n) => n.startsWith(w)))) return 2;
     if (words.every((w) => name.includes(w))) return 3;
     return 4;
   }
 
   filter.addEventListener("input", () => {
-    const typed = filter.value.trim().toLowerCase();
-    const words = typed.split(/\s+/u).filter(Boolean);
+    const words = filter.value.toLowerCase().split(/\s+/u).filter(Boolean);
+    const typed = words.join(" ");
     for (const li of items) {
       const text = `${li.dataset.key} ${li.querySelector(".code-name").textContent}`.toLowerCase();
       li.hidden = words.length > 0 && !words.every((w) => text.includes(w));
@@ -440,16 +440,11 @@
     }
   });
   // A code focused from the keyboard is highlighted (its definition opens) at once. One
-  // pressed with the mouse is highlighted on the click instead: opening its definition
-  // closes the one above, and the list moving under the pointer between press and
-  // release would swallow the click.
-  let pointing = false;
-  codeList.addEventListener("pointerdown", () => (pointing = true));
-  for (const type of ["pointerup", "pointercancel"]) {
-    document.addEventListener(type, () => (pointing = false), true);
-  }
+  // pressed with the mouse or a finger is highlighted on the click instead: opening its
+  // definition closes the one above, and the list moving under the pointer between press
+  // and release would swallow the click.
   codeList.addEventListener("focusin", (event) => {
-    if (!pointing) highlight(event.target.closest("li.code"));
+    if (event.target.matches(":focus-visible")) highlight(event.target.closest("li.code"));
   });
   codeList.addEventListener("click", (event) => {
     const li = event.target.closest("li.code");

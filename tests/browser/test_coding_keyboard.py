@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -10,6 +12,7 @@ from tests.browser.conftest import login, screenshot
 from tests.factories_coding import make_coding_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+ACTIVE = re.compile(r"\bactive\b")
 
 
 @pytest.fixture(autouse=True)
@@ -193,7 +196,7 @@ def test_enter_in_the_filter_toggles_the_code_whose_name_fits_not_a_key_match_ab
     Code.objects.create(
         version=version,
         key="memory-gpu",
-        name="GPU and optimisation",
+        name="Accelerator tuning",
         parent=version.codes.get(key="problems"),
         order=1,
     )
@@ -211,6 +214,7 @@ def test_enter_in_the_filter_toggles_the_code_whose_name_fits_not_a_key_match_ab
     # The key still finds a code no name matches.
     page.keyboard.press("Control+a")
     page.keyboard.type("gpu")
+    expect(page.locator("li.code[data-key=memory-gpu]")).to_have_class(ACTIVE)
     page.keyboard.press("Enter")
     expect(page.locator("input[value=memory-gpu]")).to_be_checked()
     assert page.js_errors == []
@@ -231,7 +235,32 @@ def test_one_click_toggles_a_code_below_one_whose_definition_is_open(
     expect(page.locator("input[value=memory]")).to_be_checked()
     expect(page.locator("input[value=install]")).to_be_checked()
     expect(definition).to_be_hidden()
+    expect(page.locator("li.code[data-key=memory]")).to_have_class(ACTIVE)
     # Once highlighted, keys work from there as before.
     page.keyboard.press("Space")
     expect(page.locator("input[value=memory]")).not_to_be_checked()
+    # Tabbing back highlights the code reached at once, its definition open.
+    page.keyboard.press("Shift+Tab")
+    expect(page.locator("li.code[data-key=install]")).to_have_class(ACTIVE)
+    expect(definition).to_be_visible()
     assert page.js_errors == []
+
+
+def test_a_tap_toggles_a_code_below_one_whose_definition_is_open(live_server, browser, users):
+    project = make_coding_project(users, units=1)
+    unit = project.units.get()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=True)
+    try:
+        page = context.new_page()
+        login(page, live_server, "alice")
+        page.goto(f"{live_server.url}/projects/{project.slug}/units/{unit.pk}/code/")
+        definition = page.get_by_text("Trouble installing a library.")
+        page.locator("input[value=install]").tap()
+        expect(definition).to_be_visible()
+        page.locator("input[value=memory]").tap()
+        expect(page.locator("input[value=memory]")).to_be_checked()
+        expect(page.locator("input[value=install]")).to_be_checked()
+        expect(definition).to_be_hidden()
+        expect(page.locator("li.code[data-key=memory]")).to_have_class(ACTIVE)
+    finally:
+        context.close()
