@@ -149,20 +149,26 @@ def decide(
     (None when there was no gold label); a different stored revision is a conflict."""
     if project.codebook_version_id is None:
         raise AdjudicationError("the project has no codebook version")
-    if rule not in {r.value for r in GoldLabel.Rule}:
-        raise AdjudicationError(f"unknown rule {rule!r}")
     not_relevant = NOT_RELEVANT in codes
-    chosen = _codes_by_key(project, set(codes) - {NOT_RELEVANT})
     with transaction.atomic():
         # Lock the unit first: with no gold label yet there is no label row to lock, and
         # two first decisions must still queue rather than race.
         Unit.objects.select_for_update().filter(pk=unit.pk).values_list("pk", flat=True).first()
         gold = GoldLabel.objects.select_for_update().filter(unit=unit).first()
         stored = gold.revision if gold else None
+        # A stale form is a conflict before anything else is said about it, so that the
+        # admin sees the stored decision rather than correcting a form that would then
+        # overwrite it.
         if stored != base_revision:
             raise AdjudicationConflict(
                 f"unit {unit.pk} was decided by someone else meanwhile (revision {stored})"
             )
+        if rule not in {r.value for r in GoldLabel.Rule}:
+            raise AdjudicationError(f"unknown rule {rule!r}")
+        chosen = _codes_by_key(project, set(codes) - {NOT_RELEVANT})
+        if not chosen and not not_relevant:
+            # As a coder's submitted coding: a relevant unit has at least one code.
+            raise AdjudicationError("choose at least one code, or mark the unit not relevant")
         before = _state(gold)
         if gold is None:
             gold = GoldLabel(unit=unit)
@@ -198,11 +204,14 @@ def reopen(unit: Unit, user, *, base_revision: int) -> GoldLabel:
 
 def acceptable(entries: dict[int, UnitCodings]) -> list[UnitCodings]:
     """Units that can pass to gold without discussion: every coder agrees, or a single
-    coder who did not flag the unit unsure; none decided yet."""
+    coder who did not flag the unit unsure; none decided yet. Codings that agree on
+    nothing at all (no code, not marked not relevant) are left for a decision."""
     return [
         e
         for e in entries.values()
-        if e.gold is None and (e.kind == "unanimous" or (e.kind == "single" and not e.unsure))
+        if e.gold is None
+        and e.intersection
+        and (e.kind == "unanimous" or (e.kind == "single" and not e.unsure))
     ]
 
 

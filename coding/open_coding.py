@@ -822,7 +822,7 @@ def provisional_by_unit(project: Project) -> dict[int, list[ProvisionalCode]]:
 def review_unit(project: Project, unit: Unit, user, accepted: set[int]) -> Any:
     """Accept the provisional codes whose ids are in ``accepted`` and reject the others;
     the accepted ones become the unit's gold label (rule "manual") through adjudication."""
-    from .adjudication import decide
+    from .adjudication import AdjudicationError, decide
     from .models import GoldLabel
 
     rows = list(
@@ -836,6 +836,11 @@ def review_unit(project: Project, unit: Unit, user, accepted: set[int]) -> Any:
             ProvisionalCode.Status.ACCEPTED if p.pk in accepted else ProvisionalCode.Status.REJECTED
         )
         p.reviewed_by, p.reviewed_at = user, now
+    if not any(p.pk in accepted for p in rows):
+        raise AdjudicationError(
+            "accept at least one provisional code; decide a unit none of them fits "
+            "(not relevant, or another code) on its adjudication page"
+        )
     ProvisionalCode.objects.bulk_update(rows, ["status", "reviewed_by", "reviewed_at"])
     gold = GoldLabel.objects.filter(unit=unit).first()
     return decide(

@@ -48,7 +48,9 @@ def test_a_decision_records_rule_rationale_and_history_and_leaves_codings_alone(
     )
     assert (gold.rule, gold.rationale, gold.revision) == ("union", "Docs gap is explicit.", 1)
     adj.reopen(u2, users["admin"], base_revision=1)
-    adj.decide(project, u2, users["admin"], codes=set(), rule="manual", base_revision=2)
+    adj.decide(
+        project, u2, users["admin"], codes={adj.NOT_RELEVANT}, rule="manual", base_revision=2
+    )
     actions = list(GoldEvent.objects.filter(gold__unit=u2).values_list("action", flat=True))
     assert actions == ["decide", "reopen", "decide"]
     assert list(Coding.objects.values_list("id", "memo", "revision")) == before
@@ -58,9 +60,67 @@ def test_a_decision_based_on_a_stale_revision_is_refused(users):
     project = make_coded_project(users)
     u2 = project.units.order_by("position")[1]
     adj.decide(project, u2, users["admin"], codes={"docs"}, rule="union")
-    with pytest.raises(adj.AdjudicationConflict):
-        adj.decide(project, u2, users["admin"], codes=set(), rule="manual", base_revision=None)
+    # Stale and empty, or stale with a code that does not exist: the conflict comes first.
+    for codes in (set(), {"no-such-code"}):
+        with pytest.raises(adj.AdjudicationConflict):
+            adj.decide(project, u2, users["admin"], codes=codes, rule="manual", base_revision=None)
     assert [c.key for c in GoldLabel.objects.get(unit=u2).codes.all()] == ["docs"]
+
+
+def test_a_decision_with_no_code_and_not_marked_not_relevant_is_refused(users):
+    project = make_coded_project(users)
+    u2 = project.units.order_by("position")[1]
+    with pytest.raises(adj.AdjudicationError, match="choose at least one code"):
+        adj.decide(project, u2, users["admin"], codes=set(), rule="manual")
+    assert not GoldLabel.objects.filter(unit=u2).exists()
+    adj.decide(project, u2, users["admin"], codes={"docs"}, rule="manual")
+    with pytest.raises(adj.AdjudicationError, match="choose at least one code"):
+        adj.decide(project, u2, users["admin"], codes=set(), rule="manual", base_revision=1)
+    gold = GoldLabel.objects.get(unit=u2)
+    assert gold.revision == 1 and [c.key for c in gold.codes.all()] == ["docs"]
+    assert GoldEvent.objects.filter(gold=gold).count() == 1
+    assert adj.decide(project, u2, users["admin"], codes={adj.NOT_RELEVANT}, rule="manual",
+                      base_revision=1).not_relevant  # fmt: skip
+
+
+def test_bulk_accept_leaves_codings_that_agree_on_nothing_for_a_decision(users):
+    project = make_coded_project(users)
+    GoldLabel.objects.all().delete()
+    u1 = project.units.order_by("position")[0]
+    for coding in Coding.objects.filter(unit=u1):
+        coding.applications.all().delete()
+    entries = adj.unit_codings(project)
+    assert entries[u1.pk].kind == "unanimous" and not entries[u1.pk].intersection
+    assert u1.pk not in {e.unit_id for e in adj.acceptable(entries)}
+    adj.bulk_accept(project, users["admin"], entries)
+    assert not GoldLabel.objects.filter(unit=u1).exists()
+
+
+def test_a_refused_decision_comes_back_as_sent_with_the_revision_it_was_based_on(client, users):
+    project = make_coded_project(users)
+    _, u2, _ = project.units.order_by("position")
+    adj.decide(project, u2, users["admin"], codes={"docs"}, rule="union", rationale="First")
+    client.force_login(users["admin"])
+    url = f"/projects/{project.slug}/adjudicate/{u2.pk}/"
+    response = client.post(
+        url, {"rule": "intersection", "rationale": "No code fits <here>", "base_revision": "1"}
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Not saved: choose at least one code, or mark the unit not relevant." in body
+    # What was sent comes back (escaped), to be corrected rather than retyped.
+    assert ">No code fits &lt;here&gt;</textarea>" in body
+    assert 'name="rule" id="rule" value="intersection"' in body
+    assert 'name="base_revision" value="1"' in body
+    assert 'value="docs" checked' not in body
+    assert GoldLabel.objects.get(unit=u2).revision == 1
+    # A stale form gets the conflict page with the stored decision, not the refusal.
+    adj.reopen(u2, users["admin"], base_revision=1)
+    response = client.post(url, {"rule": "manual", "rationale": "", "base_revision": "1"})
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert "decided by someone else meanwhile" in body
+    assert 'name="base_revision" value="2"' in body and ">First</textarea>" in body
 
 
 def _adjudication_urls(project, unit):

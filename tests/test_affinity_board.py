@@ -126,6 +126,25 @@ def test_accepting_provisional_codes_writes_a_gold_label_and_leaves_codings_alon
     assert not unit.codings.filter(applications__isnull=False).exists()
 
 
+def test_rejecting_every_provisional_code_is_refused_and_changes_nothing(client, users):
+    project = coded_project(users)
+    admin = users["admin"]
+    docs = oc.create_group(project, admin, "Documentation")
+    oc.move_card(project, admin, card(project, "Missing docs").pk, 0, docs.pk)
+    oc.apply_codebook(project, admin, oc.board_to_codebook(project, admin, "Reuse challenges"))
+    project.refresh_from_db()
+    unit = project.units.first()
+    client.force_login(admin)
+    response = client.post(f"/projects/{project.slug}/board/provisional/", {"unit": unit.pk})
+    assert response.status_code == 302
+    shown = client.get(response["Location"]).content.decode()
+    assert f"Unit {unit.pk}: accept at least one provisional code" in shown
+    assert not GoldLabel.objects.filter(unit=unit).exists()
+    assert set(ProvisionalCode.objects.filter(unit=unit).values_list("status", flat=True)) == {
+        "pending"
+    }
+
+
 def test_two_groups_of_one_parent_cannot_share_a_name(users):
     project = coded_project(users)
     oc.create_group(project, users["admin"], "Docs")

@@ -163,6 +163,7 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         raise Http404("This unit has no submitted codings yet.")
     error = None
     status = 200
+    refused = None  # a decision refused as sent, shown again to be corrected
     if request.method == "POST":
         action = request.POST.get("action", "decide")
         base = request.POST.get("base_revision", "")
@@ -190,15 +191,13 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
                 audit.record(request, audit.Action.ADJUDICATE, unit, op="reopen", project=project)
                 messages.success(request, f"Unit {unit.pk} re-opened.")
                 return redirect("adjudicate_unit", slug=project.slug, unit_id=unit.pk)
-            adj.decide(
-                project,
-                unit,
-                request.user,
-                codes=set(request.POST.getlist("codes")),
-                rule=request.POST.get("rule", "manual"),
-                rationale=request.POST.get("rationale", "").strip(),
-                base_revision=base_revision,
-            )
+            sent = {
+                "codes": set(request.POST.getlist("codes")),
+                "rule": request.POST.get("rule", "manual"),
+                "rationale": request.POST.get("rationale", "").strip(),
+                "base_revision": base_revision,
+            }
+            adj.decide(project, unit, request.user, **sent)
         except adj.AdjudicationConflict as exc:
             error = f"Not saved: {exc}. The page now shows the stored decision."
             status = 409
@@ -206,6 +205,10 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         except adj.AdjudicationError as exc:
             error = f"Not saved: {exc}."
             status = 400
+            if action not in ("propose_example", "reopen"):
+                # decide checked the revision the form was based on before refusing it,
+                # so the form goes back with that revision, not one read since.
+                refused = sent
         else:
             audit.record(
                 request,
@@ -239,6 +242,14 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         if gold
         else set(entry.majority)
     )
+    form = {
+        "rule": gold.rule if gold else "majority",
+        "rationale": gold.rationale if gold else "",
+        "base_revision": gold.revision if gold else None,
+    }
+    if refused is not None:
+        current = refused["codes"]
+        form = {k: refused[k] for k in form}
     disputed = sorted(entry.union - entry.intersection)
     names = {c.key: c.name for c in codes}
     quotes_by_coding: dict[int, list[dict]] = {}
@@ -270,6 +281,7 @@ def adjudicate_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespon
         "disputed_not_relevant": adj.NOT_RELEVANT in disputed,
         "starts": {rule: sorted(entry.start(rule)) for rule in adj.RULES},
         "current": current,
+        "form": form,
         "gold": gold,
         "hide_names": hide,
         "error": error,
