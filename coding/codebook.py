@@ -269,6 +269,21 @@ def validate_nodes(nodes: list[Node], where: str = "") -> None:
             current = by_key[current.parent]
 
 
+def shared_names(nodes: list[Node]) -> dict[str, str]:
+    """Codes in use whose name (case and spacing aside) an earlier sibling in use already
+    has: each such code's key -> the sibling's key. A retired code may keep the name its
+    successor took."""
+    named: dict[tuple[str | None, str], str] = {}
+    shared: dict[str, str] = {}
+    for node in nodes:
+        if node.active:
+            name = " ".join(node.name.split()).casefold()
+            first = named.setdefault((node.parent, name), node.key)
+            if first != node.key:
+                shared[node.key] = first
+    return shared
+
+
 # ---------------------------------------------------------------------------- writing
 
 
@@ -600,6 +615,17 @@ def apply_edit(
         )
     edit = OPERATIONS[operation](nodes, **params)
     validate_nodes(edit.nodes)
+    # An edit may not give two codes under one parent the same name: a coder could not
+    # tell them apart. (Another tool's codebook may arrive with such names; it loads, and
+    # edits that leave those names alone still go through.)
+    before = shared_names(nodes)
+    for key, other in shared_names(edit.nodes).items():
+        if before.get(key) != other:
+            node = next(n for n in edit.nodes if n.key == key)
+            where = f"under {node.parent!r}" if node.parent else "at the top"
+            raise CodebookError(
+                f"code {key!r}: the name {node.name!r} is already used {where} by code {other!r}"
+            )
     change = {**edit.change, "summary": edit.summary}
     return _write_version(
         codebook,

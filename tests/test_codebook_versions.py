@@ -210,12 +210,32 @@ def test_an_upgrade_from_a_stale_preview_or_to_an_older_version_is_refused(users
 def test_adding_a_code_derives_a_stable_unique_key_from_its_path():
     codebook = make_codebook()
 
-    v2 = apply_edit(codebook, "add", base=1, parent="problems", name="Install")
-    v3 = apply_edit(codebook, "add", base=2, parent=None, name="Memory / GPU")
+    # A retired code keeps its key, so a new code of the same name takes the next one.
+    apply_edit(codebook, "deactivate", base=1, key="problems.install")
+    v3 = apply_edit(codebook, "add", base=2, parent="problems", name="Install")
+    v4 = apply_edit(codebook, "add", base=3, parent=None, name="Memory / GPU")
 
-    assert v2.codes.get(key="problems.install-2").name == "Install"
-    assert v3.codes.get(key="memory-gpu").parent is None
-    assert [n.key for n in nodes_of(v3)][-1] == "memory-gpu"
+    assert v3.codes.get(key="problems.install-2").name == "Install"
+    assert v4.codes.get(key="memory-gpu").parent is None
+    assert [n.key for n in nodes_of(v4)][-1] == "memory-gpu"
+
+
+@pytest.mark.django_db
+def test_no_edit_gives_two_codes_in_use_under_one_parent_the_same_name():
+    codebook = make_codebook()
+    refused = "the name 'install' is already used under 'problems' by code 'problems.install'"
+    with pytest.raises(CodebookError, match=refused):
+        apply_edit(codebook, "add", base=1, parent="problems", name="install ")
+    with pytest.raises(CodebookError, match="already used under 'problems'"):
+        apply_edit(codebook, "rename", base=1, key="problems.setup", name="INSTALL")
+    # The same name under another parent is another code.
+    v2 = apply_edit(codebook, "add", base=1, parent="help", name="Install")
+    # Retired, its name is free; brought back while another holds it, it is refused.
+    apply_edit(codebook, "deactivate", base=2, key="problems.install")
+    apply_edit(codebook, "add", base=3, parent="problems", name="Install")
+    with pytest.raises(CodebookError, match="already used under 'problems'"):
+        apply_edit(codebook, "deactivate", base=4, key="problems.install", active=True)
+    assert codebook.latest_version().number == 4 and v2.number == 2
 
 
 @pytest.mark.django_db

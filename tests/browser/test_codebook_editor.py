@@ -92,3 +92,28 @@ def test_admin_renames_and_merges_and_the_pinned_project_reads_old_codes_until_u
         Coding.objects.get().applications.get(code__key="problems.setup").code.version.number == 1
     )
     assert page.js_errors == []
+
+
+def test_a_code_name_of_300_unbroken_letters_wraps_instead_of_widening_the_pages(
+    page, live_server, users
+):
+    codebook, _ = build_study(users)
+    long_name = "Unbrokenname" * 25
+    login(page, live_server, "padmin")
+    editor = f"{live_server.url}/codebooks/{codebook.pk}/edit/"
+    page.goto(editor)
+    add = page.locator("form.op.add")
+    add.locator("select[name=parent]").select_option("problems")
+    add.locator("input[name=name]").fill(long_name)
+    add.get_by_role("button", name="Add").click()
+    expect(page.get_by_text("Saved as version 2")).to_be_visible()
+    for url in (editor, f"{editor}?code=problems", f"{live_server.url}/codebooks/{codebook.pk}/"):
+        page.goto(url)
+        expect(page.get_by_text(long_name).first).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, (url, width)
+    page.goto(f"{live_server.url}/codebooks/{codebook.pk}/history/")
+    page.get_by_role("button", name="Show differences").click()
+    expect(page.locator(".diff-table")).to_contain_text(long_name)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert page.js_errors == []
