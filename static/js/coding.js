@@ -380,13 +380,19 @@
     if (li) li.scrollIntoView({ block: "nearest" });
   }
 
+  // Lower case, one form per accented letter, single spaces: what typed text and code
+  // names are compared as.
+  function folded(text) {
+    return text.normalize("NFC").toLowerCase().split(/\s+/u).filter(Boolean).join(" ");
+  }
+
   // How well a shown code's name fits what was typed (lower is better): the name itself,
   // then names starting with it, then names with words starting with each typed word,
   // then names holding them; codes shown only because their key holds the words come
   // last. Enter toggles the best fit, so "memory" means Memory, not a code filed under
   // a memory group that comes first in the list.
   function fit(li, typed, words) {
-    const name = li.querySelector(".code-name").textContent.trim().toLowerCase();
+    const name = folded(li.querySelector(".code-name").textContent);
     if (name === typed) return 0;
     if (name.startsWith(typed)) return 1;
     const nameWords = name.split(/[^\p{L}\p{M}\p{N}]+/u);
@@ -396,10 +402,10 @@
   }
 
   filter.addEventListener("input", () => {
-    const words = filter.value.toLowerCase().split(/\s+/u).filter(Boolean);
-    const typed = words.join(" ");
+    const typed = folded(filter.value);
+    const words = typed.split(" ").filter(Boolean);
     for (const li of items) {
-      const text = `${li.dataset.key} ${li.querySelector(".code-name").textContent}`.toLowerCase();
+      const text = folded(`${li.dataset.key} ${li.querySelector(".code-name").textContent}`);
       li.hidden = words.length > 0 && !words.every((w) => text.includes(w));
     }
     let best = null;
@@ -443,8 +449,11 @@
   // pressed with the mouse or a finger is highlighted on the click instead: opening its
   // definition closes the one above, and the list moving under the pointer between press
   // and release would swallow the click.
+  const focusVisible = CSS.supports("selector(:focus-visible)");
   codeList.addEventListener("focusin", (event) => {
-    if (event.target.matches(":focus-visible")) highlight(event.target.closest("li.code"));
+    if (!focusVisible || event.target.matches(":focus-visible")) {
+      highlight(event.target.closest("li.code"));
+    }
   });
   codeList.addEventListener("click", (event) => {
     const li = event.target.closest("li.code");

@@ -200,6 +200,13 @@ def test_enter_in_the_filter_toggles_the_code_whose_name_fits_not_a_key_match_ab
         parent=version.codes.get(key="problems"),
         order=1,
     )
+    Code.objects.create(
+        version=version,
+        key="slow-network",
+        name="Re\u0301seau lent",
+        parent=version.codes.get(key="problems"),
+        order=9,
+    )
     login(page, live_server, "alice")
     page.goto(f"{live_server.url}/projects/{project.slug}/units/{unit.pk}/code/")
     keys = page.locator("#code-list li.code").evaluate_all("els => els.map((e) => e.dataset.key)")
@@ -217,6 +224,11 @@ def test_enter_in_the_filter_toggles_the_code_whose_name_fits_not_a_key_match_ab
     expect(page.locator("li.code[data-key=memory-gpu]")).to_have_class(ACTIVE)
     page.keyboard.press("Enter")
     expect(page.locator("input[value=memory-gpu]")).to_be_checked()
+    # A name stored with its accent as a separate mark is found as typed, spaces aside.
+    page.keyboard.press("Control+a")
+    page.keyboard.type("  réseau   LENT ")
+    page.keyboard.press("Enter")
+    expect(page.locator("input[value=slow-network]")).to_be_checked()
     assert page.js_errors == []
 
 
