@@ -819,9 +819,13 @@ def provisional_by_unit(project: Project) -> dict[int, list[ProvisionalCode]]:
 
 
 @transaction.atomic
-def review_unit(project: Project, unit: Unit, user, accepted: set[int]) -> Any:
+def review_unit(
+    project: Project, unit: Unit, user, accepted: set[int], *, base_revision: int | None
+) -> Any:
     """Accept the provisional codes whose ids are in ``accepted`` and reject the others;
-    the accepted ones become the unit's gold label (rule "manual") through adjudication."""
+    the accepted ones become the unit's gold label (rule "manual") through adjudication.
+    ``base_revision`` is the gold label's revision the reviewer saw (None: none yet); if
+    another decision came since, nothing is written (``AdjudicationConflict``)."""
     from .adjudication import AdjudicationError, decide
     from .models import GoldLabel
 
@@ -842,7 +846,6 @@ def review_unit(project: Project, unit: Unit, user, accepted: set[int]) -> Any:
             "(not relevant, or another code) on its adjudication page"
         )
     ProvisionalCode.objects.bulk_update(rows, ["status", "reviewed_by", "reviewed_at"])
-    gold = GoldLabel.objects.filter(unit=unit).first()
     return decide(
         project,
         unit,
@@ -850,7 +853,7 @@ def review_unit(project: Project, unit: Unit, user, accepted: set[int]) -> Any:
         codes={p.code.key for p in rows if p.pk in accepted},
         rule=GoldLabel.Rule.MANUAL,
         rationale="Accepted from the provisional codes of open coding.",
-        base_revision=gold.revision if gold else None,
+        base_revision=base_revision,
     )
 
 

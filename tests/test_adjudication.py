@@ -5,7 +5,8 @@ from django.db import connection
 from django.urls import get_resolver
 
 from coding import adjudication as adj
-from coding.models import Coding, GoldEvent, GoldLabel
+from coding.models import Code, Coding, GoldEvent, GoldLabel
+from tests.factories_coding import make_codebook_version
 from tests.factories_exports import make_coded_project
 
 pytestmark = pytest.mark.django_db
@@ -254,3 +255,20 @@ def test_a_quote_of_another_unit_cannot_be_proposed(client, users):
     )
     assert response.status_code == 400
     assert not ExampleProposal.objects.exists()
+
+
+def test_bulk_accept_that_cannot_go_through_accepts_nothing_and_says_why(client, users):
+    project = make_coded_project(users)
+    GoldLabel.objects.all().delete()
+    # The coders agreed on a code the project's codebook version no longer has (as after
+    # an upgrade that merged it away).
+    elsewhere = make_codebook_version("Later")
+    moved = Code.objects.filter(version=project.codebook_version, key="install")
+    moved.update(version=elsewhere, key="install-old", shortcut="")
+    client.force_login(users["admin"])
+    found = len(adj.acceptable(adj.unit_codings(project)))
+    response = client.post(f"/projects/{project.slug}/adjudicate/accept/", {"expected": str(found)})
+    assert response.status_code == 302
+    shown = client.get(response["Location"]).content.decode()
+    assert "Nothing accepted: unknown code(s): install-old. Check the preview again." in shown
+    assert not GoldLabel.objects.exists()

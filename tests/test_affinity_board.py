@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from coding import adjudication as adj
 from coding import open_coding as oc
 from coding.models import BoardCard, BoardEvent, GoldLabel, OpenCodeMapping, ProvisionalCode
 from tests.factories_open_coding import make_open_project, open_code
@@ -116,7 +117,7 @@ def test_accepting_provisional_codes_writes_a_gold_label_and_leaves_codings_alon
     unit = project.units.first()
     rows = oc.provisional_by_unit(project)[unit.pk]
     keep = {p.pk for p in rows if p.code.name == "Documentation"}
-    oc.review_unit(project, unit, admin, keep)
+    oc.review_unit(project, unit, admin, keep, base_revision=None)
     gold = GoldLabel.objects.get(unit=unit)
     assert [c.name for c in gold.codes.all()] == ["Documentation"]
     assert set(ProvisionalCode.objects.filter(unit=unit).values_list("status", flat=True)) == {
@@ -143,6 +144,38 @@ def test_rejecting_every_provisional_code_is_refused_and_changes_nothing(client,
     assert set(ProvisionalCode.objects.filter(unit=unit).values_list("status", flat=True)) == {
         "pending"
     }
+
+
+def test_a_stale_provisional_codes_page_does_not_overwrite_another_decision(client, users):
+    project = coded_project(users)
+    admin = users["admin"]
+    docs = oc.create_group(project, admin, "Documentation")
+    oc.move_card(project, admin, card(project, "Missing docs").pk, 0, docs.pk)
+    oc.apply_codebook(project, admin, oc.board_to_codebook(project, admin, "Reuse challenges"))
+    project.refresh_from_db()
+    unit = project.units.first()
+    client.force_login(admin)
+    url = f"/projects/{project.slug}/board/provisional/"
+    page = client.get(url).content.decode()
+    assert (
+        f'name="unit" value="{unit.pk}"><input type="hidden" name="base_revision" value="">' in page
+    )
+    accept = [p.pk for p in ProvisionalCode.objects.filter(unit=unit)]
+    # Meanwhile another admin decides the unit "not relevant" on the adjudication page.
+    adj.decide(project, unit, admin, codes={adj.NOT_RELEVANT}, rule="manual")
+    response = client.post(url, {"unit": unit.pk, "accept": accept, "base_revision": ""})
+    shown = client.get(response["Location"]).content.decode()
+    assert f"Unit {unit.pk}: unit {unit.pk} was decided by someone else meanwhile" in shown
+    gold = GoldLabel.objects.get(unit=unit)
+    assert gold.not_relevant and not gold.codes.exists() and gold.revision == 1
+    assert set(ProvisionalCode.objects.filter(unit=unit).values_list("status", flat=True)) == {
+        "pending"
+    }
+    # Reloaded, the page carries the new revision and the review goes through.
+    assert 'name="base_revision" value="1"' in client.get(url).content.decode()
+    client.post(url, {"unit": unit.pk, "accept": accept, "base_revision": "1"})
+    gold.refresh_from_db()
+    assert gold.revision == 2 and gold.codes.exists() and not gold.not_relevant
 
 
 def test_two_groups_of_one_parent_cannot_share_a_name(users):

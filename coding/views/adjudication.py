@@ -129,7 +129,12 @@ def adjudication_bulk_accept(request: HttpRequest, slug: str) -> HttpResponse:
             "check the preview again.",
         )
         return redirect("adjudication_queue", slug=project.slug)
-    count = adj.bulk_accept(project, request.user, entries)
+    try:
+        count = adj.bulk_accept(project, request.user, entries)
+    except (adj.AdjudicationConflict, adj.AdjudicationError) as exc:
+        # Nothing was accepted: the units go to gold together or not at all.
+        messages.error(request, f"Nothing accepted: {exc}. Check the preview again.")
+        return redirect("adjudication_queue", slug=project.slug)
     audit.record(request, audit.Action.ADJUDICATE, project, op="bulk_accept", units=count)
     messages.success(request, f"{count} units accepted as gold.")
     return redirect("adjudication_queue", slug=project.slug)

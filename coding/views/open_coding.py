@@ -26,6 +26,7 @@ from ..models import (
     BoardEvent,
     CodebookVersion,
     Coding,
+    GoldLabel,
     OpenCode,
     OpenCodeMapping,
     Post,
@@ -300,8 +301,10 @@ def open_provisional(request: HttpRequest, slug: str) -> HttpResponse:
         if unit is None:
             raise Http404("No such unit.")
         accepted = {int(v) for v in request.POST.getlist("accept") if v.isdecimal()}
+        base = request.POST.get("base_revision", "")
+        base_revision = int(base) if base.isdecimal() and len(base) < 10 else None
         try:
-            oc.review_unit(project, unit, request.user, accepted)
+            oc.review_unit(project, unit, request.user, accepted, base_revision=base_revision)
         except Exception as exc:  # adjudication conflicts and errors are shown, not raised
             messages.error(request, f"Unit {unit.pk}: {exc}")
         else:
@@ -314,8 +317,10 @@ def open_provisional(request: HttpRequest, slug: str) -> HttpResponse:
         .distinct()
         .order_by("position", "id")
     )
+    revisions = dict(GoldLabel.objects.filter(unit__in=units).values_list("unit_id", "revision"))
     for unit in units:
         unit.provisional_codes = by_unit.get(unit.pk, [])
+        unit.gold_revision = revisions.get(unit.pk)
     return render(request, "coding/open_provisional.html", {"project": project, "units": units})
 
 
