@@ -127,15 +127,21 @@ def test_accepting_provisional_codes_writes_a_gold_label_and_leaves_codings_alon
     assert not unit.codings.filter(applications__isnull=False).exists()
 
 
-def test_rejecting_every_provisional_code_is_refused_and_changes_nothing(client, users):
+def provisional_project(client, users):
+    """A project coding with a codebook made from its board, its first unit with
+    provisional codes to review, and the admin signed in."""
     project = coded_project(users)
     admin = users["admin"]
     docs = oc.create_group(project, admin, "Documentation")
     oc.move_card(project, admin, card(project, "Missing docs").pk, 0, docs.pk)
     oc.apply_codebook(project, admin, oc.board_to_codebook(project, admin, "Reuse challenges"))
     project.refresh_from_db()
-    unit = project.units.first()
     client.force_login(admin)
+    return project, project.units.first()
+
+
+def test_rejecting_every_provisional_code_is_refused_and_changes_nothing(client, users):
+    project, unit = provisional_project(client, users)
     response = client.post(f"/projects/{project.slug}/board/provisional/", {"unit": unit.pk})
     assert response.status_code == 302
     shown = client.get(response["Location"]).content.decode()
@@ -147,14 +153,7 @@ def test_rejecting_every_provisional_code_is_refused_and_changes_nothing(client,
 
 
 def test_a_stale_provisional_codes_page_does_not_overwrite_another_decision(client, users):
-    project = coded_project(users)
-    admin = users["admin"]
-    docs = oc.create_group(project, admin, "Documentation")
-    oc.move_card(project, admin, card(project, "Missing docs").pk, 0, docs.pk)
-    oc.apply_codebook(project, admin, oc.board_to_codebook(project, admin, "Reuse challenges"))
-    project.refresh_from_db()
-    unit = project.units.first()
-    client.force_login(admin)
+    project, unit = provisional_project(client, users)
     url = f"/projects/{project.slug}/board/provisional/"
     page = client.get(url).content.decode()
     assert (
@@ -162,7 +161,7 @@ def test_a_stale_provisional_codes_page_does_not_overwrite_another_decision(clie
     )
     accept = [p.pk for p in ProvisionalCode.objects.filter(unit=unit)]
     # Meanwhile another admin decides the unit "not relevant" on the adjudication page.
-    adj.decide(project, unit, admin, codes={adj.NOT_RELEVANT}, rule="manual")
+    adj.decide(project, unit, users["admin"], codes={adj.NOT_RELEVANT}, rule="manual")
     response = client.post(url, {"unit": unit.pk, "accept": accept, "base_revision": ""})
     shown = client.get(response["Location"]).content.decode()
     assert f"Unit {unit.pk}: unit {unit.pk} was decided by someone else meanwhile" in shown
