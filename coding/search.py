@@ -157,6 +157,11 @@ _TOKEN = re.compile(r'"([^"]*)"|([\w][\w\'.+-]*)', re.UNICODE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a word (letters or digits) a search can look for."""
+    return bool(_WORD.search(text or ""))
+
+
 def fts5_query(text: str) -> str:
     """User text as a safe FTS5 query: every word and quoted phrase must occur."""
     parts: list[str] = []

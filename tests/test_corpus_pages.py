@@ -220,6 +220,22 @@ def test_long_result_lists_are_split_into_pages_that_keep_the_filters(client):
     assert titles(second) == [f"Thread {i:02d}" for i in range(5, 0, -1)]
     assert "?category=Beginners&amp;page=2" in first.content.decode()
     assert titles(client.get("/corpus/", {"page": "999"})) == titles(second)
+    # A number below 1 or no number at all asks for the first page, not the last.
+    for page in ("0", "-3", "two", ""):
+        assert titles(client.get("/corpus/", {"page": page})) == titles(first), page
+
+
+def test_a_search_with_no_letters_or_digits_says_so_instead_of_seeming_to_match(client, corpus):
+    client.force_login(reader())
+    for text in ("🤗", "?!", "--", "<>"):
+        response = client.get("/corpus/", {"q": text})
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert len(titles(response)) == 3
+        shown = text.replace("<", "&lt;").replace(">", "&gt;")
+        assert f"Search: “{shown}” has no letters or digits to search for (ignored)" in body
+    assert "no letters or digits" not in client.get("/corpus/", {"q": "onnx 🤗"}).content.decode()
+    assert titles(client.get("/corpus/", {"q": "onnx 🤗"})) == ["Exporting to ONNX fails"]
 
 
 def _grow(source, start: int, count: int) -> None:

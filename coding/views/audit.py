@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from ..access import get_project_for_user, staff_required
 from ..models import AuditEvent
+from ..paging import page_of
 
 EVENTS_PER_PAGE = 100
 
@@ -22,7 +23,7 @@ def _page(request: HttpRequest, events, project=None) -> HttpResponse:
     else:
         action = ""
     events = events.select_related("project").order_by("-at", "-id")
-    page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = page_of(Paginator(events, EVENTS_PER_PAGE), request.GET.get("page"))
     context = {
         "page": page,
         "project": project,

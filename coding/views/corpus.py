@@ -15,7 +15,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from ..models import ForumSource, Tag, Thread
-from ..search import search_threads, thread_categories
+from ..paging import page_of
+from ..search import has_words, search_threads, thread_categories
 
 PAGE_SIZE = 50
 # Sort keys users may ask for, and the columns behind them: nothing else reaches order_by.
@@ -50,6 +51,14 @@ class CorpusFilterForm(forms.Form):
             (c, c) for c in categories if c
         ]
         self.fields["tag"].choices = [("", "All tags")] + [(t, t) for t in tags]
+
+    def clean_q(self) -> str:
+        text = self.cleaned_data["q"]
+        if text and not has_words(text):
+            # The index holds words only: punctuation or emoji alone would match nothing
+            # useful, and silently showing every thread would look like a match.
+            raise forms.ValidationError(f"“{text}” has no letters or digits to search for")
+        return text
 
     def clean(self):
         data = super().clean()
@@ -98,7 +107,7 @@ def corpus_list(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(threads.select_related("source").prefetch_related("tags"), PAGE_SIZE)
     # The count is known already; telling the paginator saves a second COUNT query.
     paginator.count = totals["threads"]
-    page = paginator.get_page(request.GET.get("page"))
+    page = page_of(paginator, request.GET.get("page"))
     context = {"form": form, "page": page, "totals": totals}
     template = "coding/corpus_list.html"
     if request.htmx and not request.htmx.boosted:

@@ -32,6 +32,7 @@ from ..models import (
     Role,
     Unit,
 )
+from ..paging import page_of
 from ..progress import memberships_with_progress, project_progress
 from ..project_forms import MemberForm, ProjectForm, ReassignForm, SampleForm
 from ..sampling import (
@@ -281,7 +282,7 @@ def project_units(request: HttpRequest, slug: str) -> HttpResponse:
         )
         .order_by("round__order", "position", "id")
     )
-    page = Paginator(units, UNITS_PER_PAGE).get_page(request.GET.get("page"))
+    page = page_of(Paginator(units, UNITS_PER_PAGE), request.GET.get("page"))
     context = {"project": project, "page": page, "is_admin": is_admin}
     return render(request, "coding/project_units.html", context)
 
