@@ -102,25 +102,28 @@ def nodes_of(version: CodebookVersion) -> list[Node]:
 
     def walk(parent_id: int | None) -> None:
         for code in children.get(parent_id, []):
-            out.append(
-                Node(
-                    key=code.key,
-                    name=code.name,
-                    parent=code.parent.key if code.parent else None,
-                    definition=code.definition,
-                    when_to_use=code.when_to_use,
-                    when_not_to_use=code.when_not_to_use,
-                    examples=list(code.examples or []),
-                    color=code.color,
-                    shortcut=code.shortcut,
-                    codable=code.codable,
-                    active=code.active,
-                )
-            )
+            out.append(node_of(code))
             walk(code.id)
 
     walk(None)
     return out
+
+
+def node_of(code: Code) -> Node:
+    """A stored code as a plain node (its parent, if any, loaded with it)."""
+    return Node(
+        key=code.key,
+        name=code.name,
+        parent=code.parent.key if code.parent else None,
+        definition=code.definition,
+        when_to_use=code.when_to_use,
+        when_not_to_use=code.when_not_to_use,
+        examples=list(code.examples or []),
+        color=code.color,
+        shortcut=code.shortcut,
+        codable=code.codable,
+        active=code.active,
+    )
 
 
 def tree_order(nodes: list[Node]) -> list[Node]:

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree as ET  # writing only; reading goes through defusedxml
 
@@ -23,6 +24,7 @@ from .codebook import (
     Node,
     derive_key,
     load_nodes,
+    node_of,
     nodes_of,
     paths,
     tree_order,
@@ -300,9 +302,11 @@ def read_json(text: str, filename: str = "codebook.json") -> tuple[dict, list[No
 
 
 def read_qdc(
-    raw: bytes, filename: str = "codebook.qdc", known_keys: dict[str, str] | None = None
+    raw: bytes, filename: str = "codebook.qdc", known: dict[str, Node] | None = None
 ) -> list[Node]:
-    """A REFI-QDA codebook. ``known_keys`` (GUID → key) keeps the keys of codes we exported."""
+    """A REFI-QDA codebook. ``known`` (GUID → the code we exported under it) keeps the
+    key of each code we exported, and what the format cannot carry (when to use it and
+    when not, examples, shortcut, whether it is in use) from that code."""
     try:
         root = SafeET.fromstring(raw)
     except (ET.ParseError, DefusedXmlException) as exc:
@@ -316,7 +320,7 @@ def read_qdc(
     codes_el = [c for c in root if local(c.tag) == "Codes"]
     if not codes_el:
         raise CodebookError(f"{filename}: <CodeBook> has no <Codes> element")
-    known_keys = {g.upper().strip("{}"): k for g, k in (known_keys or {}).items()}
+    known = {g.upper().strip("{}"): n for g, n in (known or {}).items()}
     nodes: list[Node] = []
     keys: set[str] = set()
 
@@ -341,11 +345,14 @@ def read_qdc(
             if len(color) == 4 and color.startswith("#"):
                 color = "#" + "".join(ch * 2 for ch in color[1:])
             description = next((d.text or "" for d in child if local(d.tag) == "Description"), "")
-            key = known_keys.get(guid)
-            if not key or key in keys:
-                key = derive_key(parent, name, keys)
+            exported = known.get(guid)
+            if exported is None or exported.key in keys:
+                exported, key = None, derive_key(parent, name, keys)
+            else:
+                key = exported.key
             keys.add(key)
-            node = Node(
+            node = replace(
+                exported or Node(key=key, name=name),
                 key=key,
                 name=name,
                 parent=parent,
@@ -431,7 +438,12 @@ def write_qdc(codebook_name: str, nodes: list[Node]) -> bytes:
     )
     codes_el = ET.SubElement(root, f"{q}Codes")
     elements: dict[str | None, ET.Element] = {None: codes_el}
+    left_out = left_out_keys(nodes)
+    if len(left_out) == len(nodes):
+        raise CodebookError("every code of this version is retired; a .qdc would hold none")
     for node in tree_order(nodes):
+        if node.key in left_out:
+            continue
         attrs = {
             "guid": code_guid(codebook_name, node.key),
             "name": node.name,
@@ -480,20 +492,67 @@ def read_file(path: Path, name: str | None = None) -> tuple[str, str, list[Node]
         if not isinstance(description, str):
             raise CodebookError(f"{path.name}: description must be text")
     else:
-        known = {}
         codebook_name = name or path.stem
-        existing = Codebook.objects.filter(name=codebook_name).first()
-        if existing is not None:
-            for key in Code.objects.filter(version__codebook=existing).values_list(
-                "key", flat=True
-            ):
-                known[code_guid(codebook_name, key)] = key
-        nodes = read_qdc(raw, path.name, known)
+        known, target = _exported_codes(codebook_name)
+        nodes = with_left_out(read_qdc(raw, path.name, known), target)
     name = (name or path.stem).strip()
     if not name:
         raise CodebookError(f"{path.name}: the codebook needs a name (--name)")
     validate_nodes(nodes, path.name)
     return name, description, nodes
+
+
+def _exported_codes(target_name: str) -> tuple[dict[str, Node], list[Node]]:
+    """Every codebook's codes by the GUID ``write_qdc`` gives them (the code as it is in
+    the codebook's latest version, or as it last was for a key no longer there), the
+    codebook named ``target_name`` winning; and that codebook's latest nodes."""
+    others: dict[str, Node] = {}
+    known: dict[str, Node] = {}
+    codes = Code.objects.select_related("parent", "version__codebook").order_by(
+        "version__number", "id"
+    )
+    for code in codes.iterator(chunk_size=2000):
+        name = code.version.codebook.name
+        (known if name == target_name else others)[code_guid(name, code.key)] = node_of(code)
+    codebook = Codebook.objects.filter(name=target_name).first()
+    latest = codebook.latest_version() if codebook else None
+    return others | known, nodes_of(latest) if latest else []
+
+
+def left_out_keys(nodes: list[Node]) -> set[str]:
+    """The codes a .qdc leaves out: retired codes and every code under one. Other tools
+    would offer them as codes in use; loading the file back keeps them (``read_file``)."""
+    out: set[str] = set()
+    for node in tree_order(nodes):
+        if not node.active or node.parent in out:
+            out.add(node.key)
+    return out
+
+
+def with_left_out(nodes: list[Node], latest: list[Node]) -> list[Node]:
+    """``nodes`` read from a .qdc, with the codes of the codebook's latest version that
+    the file leaves out (``left_out_keys``) put back in their place: under the same parent,
+    after the same sibling."""
+    out = list(nodes)
+    present = {n.key for n in out}
+    left_out = left_out_keys(latest)
+    siblings: dict[str | None, list[str]] = {}
+    for node in tree_order(latest):
+        siblings.setdefault(node.parent, []).append(node.key)
+    for node in tree_order(latest):
+        if node.key not in left_out or node.key in present:
+            continue
+        if node.parent is not None and node.parent not in present:
+            continue
+        before = siblings[node.parent][: siblings[node.parent].index(node.key)]
+        after = next((k for k in reversed(before) if k in present), None)
+        if after is not None:
+            at = next(i for i, n in enumerate(out) if n.key == after) + 1
+        else:
+            at = next((i for i, n in enumerate(out) if n.parent == node.parent), len(out))
+        out.insert(at, node)
+        present.add(node.key)
+    return out
 
 
 def load_file(path: Path, name: str | None = None, user=None):

@@ -362,3 +362,90 @@ def test_csv_round_trip_keeps_examples_with_line_breaks_brackets_and_post_links(
 
     copy = Codebook.objects.get(name="copy").latest_version()
     assert {n.key: n.examples for n in nodes_of(copy)} == tricky
+
+
+@pytest.mark.django_db
+def test_a_qdc_round_trip_keeps_what_the_format_cannot_carry_and_leaves_retired_codes_out(
+    tmp_path,
+):
+    from coding.codebook import Node, load_nodes
+
+    example = {"text": "pip install fails on Windows", "post_id": None}
+    codebook, _, _ = load_nodes(
+        "Reuse",
+        "",
+        [
+            Node(key="problems", name="Problems", codable=False),
+            Node(key="problems.install", name="Install", parent="problems", shortcut="i",
+                 when_to_use="Setting up fails", when_not_to_use="Runtime errors",
+                 examples=[example], definition="Trouble installing"),
+            Node(key="problems.old", name="Old", parent="problems"),
+            Node(key="problems.old.older", name="Older", parent="problems.old"),
+            Node(key="problems.speed", name="Speed", parent="problems", shortcut="s"),
+        ],
+    )  # fmt: skip
+    apply_edit(codebook, "deactivate", base=1, key="problems.old")
+    apply_edit(codebook, "rename", base=2, key="problems.speed", name="Slow inference")
+    latest = codebook.latest_version()
+    path = tmp_path / "reuse.qdc"
+    path.write_bytes(export_version(latest, "qdc"))
+    xmlschema.XMLSchema(str(XSD)).validate(str(path))
+    text = path.read_text()
+    assert 'name="Old"' not in text and 'name="Older"' not in text
+
+    # Loaded back unchanged: nothing is lost and no version is made.
+    _, version, changed = load_file(path, "Reuse")
+    assert not changed and version == latest
+
+    # Edited in another tool (a description changed): only that changes.
+    path.write_text(text.replace("Trouble installing", "Cannot install"))
+    _, version, changed = load_file(path, "Reuse")
+    assert changed and version.number == latest.number + 1
+    before, after = nodes_of(latest), nodes_of(version)
+    assert [n.key for n in after] == [n.key for n in before]
+    assert [n for n in after if n.key != "problems.install"] == [
+        n for n in before if n.key != "problems.install"
+    ]
+    install = next(n for n in after if n.key == "problems.install")
+    assert (install.definition, install.shortcut, install.when_to_use) == (
+        "Cannot install", "i", "Setting up fails"
+    )  # fmt: skip
+    assert install.when_not_to_use == "Runtime errors" and install.examples == [example]
+    assert [n.active for n in after if n.key.startswith("problems.old")] == [False, False]
+
+    # Loaded as a new codebook: the same keys (a renamed code's too) and fields; the
+    # retired codes were never in the file.
+    _, copy, _ = load_file(path, "Reuse copy")
+    copied = nodes_of(copy)
+    assert [n.key for n in copied] == [
+        "problems", "problems.install", "problems.speed"
+    ]  # fmt: skip
+    assert copied[2].name == "Slow inference" and copied[2].shortcut == "s"
+    assert copied[1].examples == [example]
+
+
+@pytest.mark.django_db
+def test_exporting_a_qdc_says_how_many_retired_codes_it_left_out_and_refuses_an_empty_one(
+    tmp_path, client
+):
+    from coding.codebook import Node, load_nodes
+    from tests.factories import make_user
+
+    codebook, _, _ = load_nodes(
+        "Tiny", "", [Node(key="a", name="A"), Node(key="a.b", name="B", parent="a")]
+    )
+    apply_edit(codebook, "deactivate", base=1, key="a.b")
+    out = run("export_codebook", str(tmp_path / "tiny.qdc"), "--codebook", "Tiny")
+    assert "version 2: 1 codes written to" in out and "(left out, retired: 1)" in out
+    assert "version 2: 2 codes written to" in run(
+        "export_codebook", str(tmp_path / "tiny.csv"), "--codebook", "Tiny"
+    )
+    apply_edit(codebook, "deactivate", base=2, key="a")
+    with pytest.raises(CommandError, match="every code of this version is retired"):
+        run("export_codebook", str(tmp_path / "none.qdc"), "--codebook", "Tiny")
+    assert not (tmp_path / "none.qdc").exists()
+    client.force_login(make_user("reader"))
+    response = client.get(f"/codebooks/{codebook.pk}/export/qdc/")
+    assert response.status_code == 302
+    shown = client.get(response["Location"]).content.decode()
+    assert "Not exported: every code of this version is retired" in shown

@@ -305,7 +305,11 @@ def codebook_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     if fmt not in FORMATS:
         raise Http404("No such format.")
     version = _version(codebook, request.GET.get("version"))
-    data = export_version(version, fmt)
+    try:
+        data = export_version(version, fmt)
+    except CodebookError as exc:
+        messages.error(request, f"Not exported: {exc}.")
+        return redirect("codebook_detail", codebook.pk)
     filename = f"{slugify(codebook.name) or 'codebook'}-v{version.number}.{fmt}"
     return FileResponse(
         io.BytesIO(data), as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt]

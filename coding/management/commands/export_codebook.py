@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from coding.codebook import CodebookError
-from coding.codebook_io import export_file, format_of
+from coding.codebook import CodebookError, nodes_of
+from coding.codebook_io import export_file, format_of, left_out_keys
 from coding.models import Codebook
 
 
@@ -52,7 +52,12 @@ class Command(BaseCommand):
             export_file(Path(path), version)
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None
+        except CodebookError as exc:
+            raise CommandError(f"{path}: {exc}") from None
+        nodes = nodes_of(version)
+        left_out = left_out_keys(nodes) if format_of(path) == "qdc" else set()
+        note = f" (left out, retired: {len(left_out)})" if left_out else ""
         self.stdout.write(
-            f"codebook {found.name!r} version {version.number}: {version.codes.count()} codes "
-            f"written to {path}"
+            f"codebook {found.name!r} version {version.number}: "
+            f"{len(nodes) - len(left_out)} codes written to {path}{note}"
         )
