@@ -11,7 +11,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from . import statements
 from .models import Codebook, ForumSource, Membership, Project, Role, Round, Thread, Unit
@@ -145,5 +145,26 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         if not request.user.is_staff:
             raise PermissionDenied("Only site staff may do this.")
         return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+SIGNED_OUT = (
+    "Not saved: you are signed out. Your changes are kept in this browser; reload the "
+    "page, sign in, and they are restored."
+)
+
+
+def login_required_json(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``login_required`` for a view that also answers JSON requests: a signed-out JSON
+    request gets a 401 with a message instead of a redirect to the sign-in page, which a
+    script would follow and take for an answer."""
+    page_view = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated and request.content_type == "application/json":
+            return JsonResponse({"error": SIGNED_OUT, "signed_out": True}, status=401)
+        return page_view(request, *args, **kwargs)
 
     return wrapper

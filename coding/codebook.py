@@ -31,7 +31,7 @@ from .models import (
 )
 
 # Keys the coding screen uses for itself (Enter is never a single printable character).
-RESERVED_SHORTCUTS = frozenset("/jk[]qu")
+RESERVED_SHORTCUTS = frozenset("/jkqu[]{}?")
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import statements
+from .codebook import RESERVED_SHORTCUTS
 from .models import (
     Assignment,
     Code,
@@ -38,8 +39,9 @@ MEMO_MAX_CHARS = 20_000
 QUOTES_MAX = 500
 QUOTE_MAX_CHARS = 10_000
 
-# Keys the coding screen uses for itself; a code's shortcut is never one of them.
-RESERVED_KEYS = frozenset("/jkqQu[]{}?")
+# Keys the coding screen uses for itself; a code's shortcut is never one of them (the
+# codebook refuses them, and a stored one is dropped). Shift+q quotes too.
+RESERVED_KEYS = RESERVED_SHORTCUTS | {"Q"}
 
 
 class CodingInputError(ValueError):
@@ -436,7 +438,8 @@ def parse_input(data: Any) -> CodingInput:
         raise CodingInputError("'quotes' must be a list.")
     if len(quotes) > QUOTES_MAX:
         raise CodingInputError(f"At most {QUOTES_MAX} quotes per coding.")
-    parsed_quotes = []
+    parsed_quotes: list[dict[str, Any]] = []
+    seen: dict[tuple, int] = {}
     for n, quote in enumerate(quotes, start=1):
         if not isinstance(quote, dict):
             raise CodingInputError(f"Quote {n} must be an object.")
@@ -446,15 +449,17 @@ def parse_input(data: Any) -> CodingInput:
             raise CodingInputError(f"Quote {n} needs a 'code' key and its 'text'.")
         if len(text) > QUOTE_MAX_CHARS:
             raise CodingInputError(f"Quote {n} is longer than {QUOTE_MAX_CHARS} characters.")
-        parsed_quotes.append(
-            {
-                "code": code,
-                "post": _as_int(quote.get("post"), f"quote {n} post"),
-                "start": _as_int(quote.get("start"), f"quote {n} start"),
-                "end": _as_int(quote.get("end"), f"quote {n} end"),
-                "text": text,
-            }
-        )
+        parsed = {
+            "code": code,
+            "post": _as_int(quote.get("post"), f"quote {n} post"),
+            "start": _as_int(quote.get("start"), f"quote {n} start"),
+            "end": _as_int(quote.get("end"), f"quote {n} end"),
+            "text": text,
+        }
+        first = seen.setdefault(tuple(parsed.values()), n)
+        if first != n:
+            raise CodingInputError(f"Quote {n} repeats quote {first} (same code and span).")
+        parsed_quotes.append(parsed)
     memo = data.get("memo", "")
     if not isinstance(memo, str):
         raise CodingInputError("'memo' must be text.")
@@ -533,6 +538,11 @@ def _check_against_unit(
             raise CodingInputError(f"Quote {n} names post {quote['post']}, not in this unit.")
         if quote["end"] <= quote["start"]:
             raise CodingInputError(f"Quote {n} is empty: its end must come after its start.")
+        if quote["end"] > len(text):
+            raise CodingInputError(
+                f"Quote {n} ends at code point {quote['end']}, past the end of post "
+                f"{quote['post']} ({len(text)} code points)."
+            )
         if text[quote["start"] : quote["end"]] != quote["text"]:
             raise CodingInputError(
                 f"Quote {n} does not match post {quote['post']} at code points "
@@ -572,6 +582,11 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
             Coding.Status.SUBMITTED if payload.submit or already_submitted else Coding.Status.DRAFT
         )
         after = payload.state(status)
+        if already_submitted and not (payload.codes or payload.not_relevant):
+            raise CodingInputError(
+                "Not saved: a submitted coding needs at least one code, or the unit marked "
+                "not relevant. Choose a code; your changes are kept in this browser."
+            )
         if before == after or (before is None and after == EMPTY_STATE and not payload.submit):
             if coding is None:
                 return SaveResult(coding=Coding(unit=unit, coder=coder), saved=False, state=after)

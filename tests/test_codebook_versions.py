@@ -124,6 +124,8 @@ def test_an_edit_based_on_an_old_version_is_refused_not_merged_silently():
         ("split", {"key": "help.docs", "names": ["Only one"]}, "at least two"),
         ("rename", {"key": "nope", "name": "X"}, "no code with key 'nope'"),
         ("edit", {"key": "help.docs", "shortcut": "j"}, "reserved by the coding screen"),
+        ("edit", {"key": "help.docs", "shortcut": "{"}, "reserved by the coding screen"),
+        ("edit", {"key": "help.docs", "shortcut": "?"}, "reserved by the coding screen"),
         ("edit", {"key": "help.docs", "shortcut": "s"}, "already used by 'problems.speed'"),
         ("edit", {"key": "help.docs", "color": "blue"}, "not #rrggbb"),
         ("add", {"parent": "help", "name": " "}, "the name is empty"),

@@ -149,6 +149,7 @@ def test_a_quote_with_emoji_is_stored_as_code_point_offsets(client, users):
         ({"start": 1}, "does not match post"),
         ({"text": "Loading fails :( with OOM."}, "does not match post"),
         ({"end": 0, "start": 0}, "is empty"),
+        ({"start": 999_999, "end": 1_000_000, "text": ""}, "past the end of post"),
         ({"code": "install"}, "not among the codes"),
     ],
 )
@@ -161,6 +162,61 @@ def test_a_quote_that_does_not_fit_is_refused_and_nothing_is_written(
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert "Quote 1" in response.json()["error"]
+    assert not Coding.objects.exists()
+
+
+def test_the_same_quote_twice_is_refused_by_number(client, users):
+    project, unit = _setup(client, users)
+    quote = _emoji_quote(unit)
+    body = payload(codes=["memory"], quotes=[quote, {**quote}])
+    response = _post(client, project, unit, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Quote 2 repeats quote 1 (same code and span)."
+    assert not Coding.objects.exists()
+
+
+def test_a_submitted_coding_cannot_be_saved_without_codes(client, users):
+    project, unit = _setup(client, users)
+    _post(client, project, unit, payload(0, codes=["docs"], submit=True))
+    # An autosave after unticking the only code, before another is chosen.
+    response = _post(client, project, unit, payload(1, memo="rethinking"))
+    assert response.status_code == 400
+    assert "a submitted coding needs at least one code" in response.json()["error"]
+    coding = Coding.objects.get(unit=unit, coder=users["alice"])
+    assert coding.revision == 1 and coding.status == Coding.Status.SUBMITTED
+    assert [a.code.key for a in coding.applications.all()] == ["docs"]
+    # Marked not relevant instead, it saves.
+    response = _post(client, project, unit, payload(1, not_relevant=True, memo="off topic"))
+    assert response.status_code == 200
+    coding.refresh_from_db()
+    assert coding.not_relevant and coding.status == Coding.Status.SUBMITTED
+
+
+def test_a_save_after_the_session_ended_gets_a_401_with_a_message(client, users):
+    project, unit = _setup(client, users)
+    client.logout()
+    response = _post(client, project, unit, payload(codes=["docs"]))
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert "signed out" in response.json()["error"]
+    assert not Coding.objects.exists()
+    # The page itself still sends a signed-out reader to the sign-in page.
+    page = client.get(_url(project, unit))
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+
+
+def test_a_save_from_a_page_older_than_the_sign_in_gets_json_asking_for_a_reload(users):
+    client = Client(enforce_csrf_checks=True)
+    project, unit = _setup(client, users)
+    client.get(_url(project, unit))  # sets the form token cookie
+    response = client.post(
+        _url(project, unit),
+        json.dumps(payload(codes=["docs"])),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN="x" * 32,
+    )
+    assert response.status_code == 403
+    assert "reload the page" in response.json()["error"]
     assert not Coding.objects.exists()
 
 

@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import codings
-from ..access import get_project_for_user, get_unit_for_user
+from ..access import get_project_for_user, get_unit_for_user, login_required_json
 from ..assignment import next_unit_for, next_unit_id
 from ..frame import render_framed
 from ..models import Assignment, CodingEvent, Project, Role, Unit
@@ -62,7 +62,7 @@ def _code_panel(rows: tuple[tuple, ...]) -> CodePanel:
     return CodePanel(codings.codes_from_rows(rows))
 
 
-@login_required
+@login_required_json
 @require_http_methods(["GET", "POST"])
 def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     if request.method == "POST":

@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from ..models import ForumSource, Membership, Post, Thread
+
+# A page's form token no longer matches the session: the user signed out, or signed in
+# again in another tab, since the page was opened.
+STALE_PAGE = (
+    "Not saved: this page is out of date with your sign-in (you signed in again since "
+    "opening it). Your changes are kept in this browser; reload the page to save them."
+)
 
 
 @require_GET
@@ -48,6 +55,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if request.content_type == "application/json":
+        return JsonResponse({"error": STALE_PAGE}, status=403)
     return render(request, "403_csrf.html", status=403)
 
 
