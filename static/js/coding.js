@@ -14,6 +14,15 @@
   const AUTOSAVE_DELAY_MS = 1200;
   const RETRY_DELAY_MS = 5000;
   const LONG_CODE_LINES = 12;
+  // [ and ] move the sentence cursor; with Shift (typing { and }) they extend it.
+  const BRACKETS = {
+    "[": { step: -1, extend: false },
+    "]": { step: 1, extend: false },
+    "{": { step: -1, extend: true },
+    "}": { step: 1, extend: true },
+  };
+  const SIGNED_OUT =
+    "Not saved: you are signed out. Your changes are kept in this browser; reload the page, sign in, and they are restored.";
 
   collapseLongCodeBlocks();
   if (!data.canCode) return;
@@ -47,6 +56,7 @@
   let timer = null;
   let inFlight = null;
   let conflictRevision = null;
+  let conflictSubmit = false;
 
   // State ---------------------------------------------------------------------------
 
@@ -155,12 +165,19 @@
     }
   }
 
-  async function save(submit) {
+  // The server's answer, or null when the reply is not the JSON the save view sends (a
+  // sign-in page reached through a redirect, a proxy's error page).
+  async function replyOf(response) {
+    const type = response.headers.get("Content-Type") || "";
+    if (response.redirected || !type.startsWith("application/json")) return null;
+    return response.json().catch(() => null);
+  }
+
+  // ``refusal``: why the submit this draft save follows was refused, still shown after it.
+  async function save(submit, refusal = "") {
     clearTimeout(timer);
-    if (inFlight) {
-      await inFlight.catch(() => {});
-      if (!submit && JSON.stringify(state) === lastSavedJson) return true;
-    }
+    // One save at a time, each based on the revision the one before it stored.
+    while (inFlight) await inFlight.catch(() => {});
     if (!submit && JSON.stringify(state) === lastSavedJson) return true;
     const sent = JSON.stringify(state);
     const body = JSON.stringify({ ...state, base_revision: revision, submit });
@@ -170,12 +187,16 @@
     try {
       const response = await fetch(data.saveUrl, {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          "X-CSRFToken": csrfToken(),
+        },
         body,
         credentials: "same-origin",
       });
-      const reply = await response.json().catch(() => ({}));
-      if (response.ok) {
+      const reply = await replyOf(response);
+      if (response.ok && reply && Number.isInteger(reply.revision)) {
         revision = reply.revision;
         lastSavedJson = sent;
         submitted = submitted || submit;
@@ -186,20 +207,28 @@
           window.location.assign(reply.next);
           return true;
         }
-        setStatus(submitted ? "Saved · submitted" : "Saved draft", "saved");
+        if (refusal) setStatus(`${refusal} (Your changes are saved as a draft.)`, "error");
+        else setStatus(submitted ? "Saved · submitted" : "Saved draft", "saved");
         return true;
       }
-      if (response.status === 409) {
-        showConflict(reply);
+      if (response.status === 409 && reply) {
+        showConflict(reply, submit);
         return false;
       }
       if (response.status === 503) {
         // The database did not answer: keep the changes here and try again shortly.
-        setStatus(reply.error || "Not saved: the server is busy; retrying.", "error");
+        setStatus((reply && reply.error) || "Not saved: the server is busy; retrying.", "error");
         timer = setTimeout(() => save(false), RETRY_DELAY_MS);
         return false;
       }
-      setStatus(reply.error || `Not saved (error ${response.status}).`, "error");
+      let why = `Not saved (error ${response.status}); your changes are kept in this browser.`;
+      if (reply && reply.error) why = reply.error;
+      else if (response.redirected) why = SIGNED_OUT;
+      setStatus(why, "error");
+      // A refused submit still stores the changes as a draft where it can.
+      if (submit && response.status === 400) {
+        timer = setTimeout(() => save(false, why), AUTOSAVE_DELAY_MS);
+      }
       return false;
     } catch {
       setStatus("Offline: changes are kept in this browser and retried.", "error");
@@ -219,8 +248,9 @@
       .join(" · ");
   }
 
-  function showConflict(reply) {
+  function showConflict(reply, submit) {
     conflictRevision = reply.revision;
+    conflictSubmit = submit;
     $("conflict-message").textContent = reply.error;
     $("conflict-stored").textContent = describe(reply.stored);
     $("conflict").hidden = false;
@@ -238,11 +268,13 @@
     window.location.reload();
   });
   $("conflict-overwrite").addEventListener("click", () => {
-    // An explicit overwrite: the same payload, now based on the stored revision.
+    // An explicit overwrite: the same payload, now based on the stored revision, and a
+    // submit again if the refused save was one.
     revision = conflictRevision;
+    const submit = conflictSubmit;
     lastSavedJson = "";
     hideConflict();
-    save(false);
+    save(submit);
   });
 
   async function saveAndNext() {
@@ -264,7 +296,7 @@
       if (c === "\n") {
         push(start, i);
         start = i + 1;
-      } else if (/[.!?。！？]/u.test(c) && (i + 1 === chars.length || /\s/u.test(chars[i + 1]))) {
+      } else if (/[。！？]/u.test(c) || (/[.!?]/u.test(c) && (i + 1 === chars.length || /\s/u.test(chars[i + 1])))) {
         push(start, i + 1);
         start = i + 1;
       }
@@ -317,29 +349,50 @@
     });
   }
 
+  // Text with every run of white space made one space, as code points.
+  function collapsed(text) {
+    return Array.from(text.replace(/\s+/gu, " "));
+  }
+
   // A mouse selection inside a post becomes code-point offsets into its plain text by
-  // matching it with whitespace collapsed (the rendered text spaces blocks differently).
+  // matching it with white space collapsed (the rendered text spaces blocks differently).
+  // Where the selected words occur more than once, the occurrence nearest to where the
+  // selection starts in the rendered post is the one meant. Returns null when nothing is
+  // selected in a post, {post: null} when the selection cannot be found in its text.
   function selectionSpan() {
     const selection = window.getSelection();
-    if (!selection || selection.isCollapsed) return null;
-    const article = selection.anchorNode && selection.anchorNode.parentElement?.closest("article.post");
+    if (!selection || selection.isCollapsed || !selection.rangeCount) return null;
+    const range = selection.getRangeAt(0);
+    const start = range.startContainer;
+    const element = start.nodeType === Node.ELEMENT_NODE ? start : start.parentElement;
+    const article = element && element.closest("article.post");
     if (!article) return null;
     const post = posts.find((p) => String(p.id) === article.dataset.postId);
-    const wanted = Array.from(selection.toString().trim().replace(/\s+/gu, " "));
+    const wanted = collapsed(selection.toString().trim());
     if (!post || !wanted.length) return null;
     const flat = [];
     const map = [];
     post.chars.forEach((c, i) => {
       const space = /\s/u.test(c);
-      if (space && flat[flat.length - 1] === " ") return;
+      if (space && (flat.length === 0 || flat[flat.length - 1] === " ")) return;
       flat.push(space ? " " : c);
       map.push(i);
     });
+    const body = article.querySelector(".post-body");
+    let near = 0;
+    if (body && body.contains(start)) {
+      const before = document.createRange();
+      before.setStart(body, 0);
+      before.setEnd(start, range.startOffset);
+      near = collapsed(before.toString().trimStart()).length;
+    }
+    let best = -1;
     outer: for (let i = 0; i + wanted.length <= flat.length; i++) {
       for (let j = 0; j < wanted.length; j++) if (flat[i + j] !== wanted[j]) continue outer;
-      return { post, start: map[i], end: map[i + wanted.length - 1] + 1 };
+      if (best < 0 || Math.abs(i - near) < Math.abs(best - near)) best = i;
     }
-    return null;
+    if (best < 0) return { post: null };
+    return { post, start: map[best], end: map[best + wanted.length - 1] + 1 };
   }
 
   function quote() {
@@ -348,6 +401,13 @@
       return;
     }
     const span = selectionSpan() || cursorSpan();
+    if (span && !span.post) {
+      setStatus(
+        "The selected text could not be matched to the post's text; select within one paragraph, or pick sentences with [ and ].",
+        "error",
+      );
+      return;
+    }
     if (!span) {
       setStatus("Pick a sentence with [ and ] (or select text) before quoting.", "error");
       return;
@@ -495,10 +555,17 @@
       }
       return;
     }
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.code === "BracketLeft" || event.code === "BracketRight") {
+    // The character typed, whatever the layout: a bracket may need AltGr or Option.
+    const bracket = BRACKETS[event.key];
+    if (bracket && (event.getModifierState("AltGraph") || !(event.ctrlKey || event.metaKey))) {
       event.preventDefault();
-      moveSentence(event.code === "BracketRight" ? 1 : -1, event.shiftKey);
+      moveSentence(bracket.step, bracket.extend || event.shiftKey);
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // A held key toggles, quotes or saves once; moving between posts may repeat.
+    if (event.repeat && (event.key === "Enter" || event.key === "q" || event.key === "Q" || shortcuts.has(event.key))) {
+      event.preventDefault();
       return;
     }
     switch (event.key) {
@@ -546,7 +613,8 @@
     if (!kept || !kept.state || JSON.stringify(kept.state) === lastSavedJson) return;
     // Based on an older revision, the save is refused as a conflict and the coder chooses.
     state = contentOf(kept.state);
-    revision = kept.base;
+    // Without a revision it is based on none: any stored coding makes it a conflict.
+    revision = Number.isInteger(kept.base) ? kept.base : 0;
     render();
     changed();
     setStatus("Restored changes that were not saved yet", "dirty");
