@@ -211,8 +211,14 @@ def derive_key(parent_key: str | None, name: str, taken: Iterable[str] = ()) -> 
 # ---------------------------------------------------------------------------- validation
 
 
-def validate_nodes(nodes: list[Node], where: str = "") -> None:
-    """Raise ``CodebookError`` naming the first bad code; accept a sound tree silently."""
+def validate_nodes(
+    nodes: list[Node], where: str = "", *, kept: frozenset[tuple[str, str]] = frozenset()
+) -> None:
+    """Raise ``CodebookError`` naming the first bad code; accept a sound tree silently.
+
+    ``kept``: (key, shortcut) pairs of the version being replaced. A code keeping its
+    shortcut is not refused for a key the coding screen reserves since (the screen drops
+    such a shortcut), so a version from before may still be edited or reloaded."""
     prefix = f"{where}: " if where else ""
     keys: set[str] = set()
     shortcuts: dict[str, str] = {}
@@ -243,7 +249,10 @@ def validate_nodes(nodes: list[Node], where: str = "") -> None:
         if node.shortcut:
             if len(node.shortcut) != 1 or node.shortcut.isspace():
                 raise CodebookError(f"{label}: a shortcut is one key")
-            if node.shortcut.lower() in RESERVED_SHORTCUTS:
+            if (
+                node.shortcut.lower() in RESERVED_SHORTCUTS
+                and (node.key, node.shortcut) not in kept
+            ):
                 raise CodebookError(
                     f"{label}: the shortcut {node.shortcut!r} is reserved by the coding screen "
                     f"(reserved: {' '.join(sorted(RESERVED_SHORTCUTS))} and Enter)"
@@ -359,6 +368,11 @@ def _write_version(
     return version
 
 
+def kept_shortcuts(nodes: list[Node]) -> frozenset[tuple[str, str]]:
+    """The (key, shortcut) pairs of a version, for ``validate_nodes(kept=...)``."""
+    return frozenset((n.key, n.shortcut) for n in nodes if n.shortcut)
+
+
 def same_tree(a: list[Node], b: list[Node]) -> bool:
     return [n.content() for n in tree_order(a)] == [n.content() for n in tree_order(b)]
 
@@ -372,15 +386,15 @@ def load_nodes(
     Returns (codebook, version, changed). Loading the same tree again changes nothing.
     Keys present in the latest version but not in ``nodes`` are recorded as removed.
     """
-    validate_nodes(nodes)
     codebook, _ = Codebook.objects.get_or_create(
         name=name, defaults={"description": description, "created_by": _user(user)}
     )
     codebook = Codebook.objects.select_for_update().get(pk=codebook.pk)
+    latest = codebook.latest_version()
+    validate_nodes(nodes, kept=kept_shortcuts(nodes_of(latest)) if latest else frozenset())
     if description and codebook.description != description:
         codebook.description = description
         codebook.save(update_fields=["description"])
-    latest = codebook.latest_version()
     if latest is not None and same_tree(nodes_of(latest), nodes):
         return codebook, latest, False
     changes, mappings = [], []
@@ -617,7 +631,7 @@ def apply_edit(
             f"you edited version {base}); reload and try again"
         )
     edit = OPERATIONS[operation](nodes, **params)
-    validate_nodes(edit.nodes)
+    validate_nodes(edit.nodes, kept=kept_shortcuts(nodes))
     # An edit may not give two codes under one parent the same name: a coder could not
     # tell them apart. (Another tool's codebook may arrive with such names; it loads, and
     # edits that leave those names alone still go through.)

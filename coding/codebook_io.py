@@ -23,6 +23,7 @@ from .codebook import (
     CodebookError,
     Node,
     derive_key,
+    kept_shortcuts,
     load_nodes,
     node_of,
     nodes_of,
@@ -483,6 +484,7 @@ def read_file(path: Path, name: str | None = None) -> tuple[str, str, list[Node]
     fmt = format_of(path)
     raw = _read_bytes(path)
     description = ""
+    kept: frozenset[tuple[str, str]] = frozenset()
     if fmt == "csv":
         nodes = read_csv(_text(raw, path.name), path.name)
     elif fmt == "json":
@@ -495,10 +497,11 @@ def read_file(path: Path, name: str | None = None) -> tuple[str, str, list[Node]
         codebook_name = name or path.stem
         known, target = _exported_codes(codebook_name)
         nodes = with_left_out(read_qdc(raw, path.name, known), target)
+        kept = kept_shortcuts(target)
     name = (name or path.stem).strip()
     if not name:
         raise CodebookError(f"{path.name}: the codebook needs a name (--name)")
-    validate_nodes(nodes, path.name)
+    validate_nodes(nodes, path.name, kept=kept)
     return name, description, nodes
 
 

@@ -582,11 +582,6 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
             Coding.Status.SUBMITTED if payload.submit or already_submitted else Coding.Status.DRAFT
         )
         after = payload.state(status)
-        if already_submitted and not (payload.codes or payload.not_relevant):
-            raise CodingInputError(
-                "Not saved: a submitted coding needs at least one code, or the unit marked "
-                "not relevant. Choose a code; your changes are kept in this browser."
-            )
         if before == after or (before is None and after == EMPTY_STATE and not payload.submit):
             if coding is None:
                 return SaveResult(coding=Coding(unit=unit, coder=coder), saved=False, state=after)
@@ -595,6 +590,11 @@ def save_coding(project: Project, unit: Unit, coder, payload: CodingInput) -> Sa
             return SaveResult(coding=coding, saved=False, state=before)
         if payload.base_revision != stored_revision:
             raise Conflict(revision=stored_revision, stored=before or dict(EMPTY_STATE))
+        if already_submitted and not (payload.codes or payload.not_relevant):
+            raise CodingInputError(
+                "Not saved: a submitted coding needs at least one code, or the unit marked "
+                "not relevant. Choose a code; your changes are kept in this browser."
+            )
 
         now = timezone.now()
         if coding is None:

@@ -142,6 +142,21 @@ def test_bad_edits_are_refused_with_a_reason_and_write_nothing(operation, params
 
 
 @pytest.mark.django_db
+def test_a_version_with_a_shortcut_reserved_since_can_still_be_edited_and_reloaded():
+    codebook = make_codebook()
+    # A shortcut given before the coding screen reserved the key (the screen drops it).
+    codebook.latest_version().codes.filter(key="help.docs").update(shortcut="?")
+
+    edited = apply_edit(codebook, "rename", base=1, key="problems.setup", name="Set-up")
+    assert {c.key: c.shortcut for c in edited.codes.all()}["help.docs"] == "?"
+    _, same, changed = load_nodes(codebook.name, "", nodes_of(edited))
+    assert same == edited and not changed
+    # Giving the key to another code is refused.
+    with pytest.raises(CodebookError, match="reserved by the coding screen"):
+        apply_edit(codebook, "edit", base=2, key="problems.install", shortcut="?")
+
+
+@pytest.mark.django_db
 def test_diff_between_two_versions_shows_renames_merges_and_the_mapping():
     codebook = make_codebook()
     apply_edit(codebook, "rename", base=1, key="help.docs", name="Documentation")

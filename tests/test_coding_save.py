@@ -192,6 +192,15 @@ def test_a_submitted_coding_cannot_be_saved_without_codes(client, users):
     assert coding.not_relevant and coding.status == Coding.Status.SUBMITTED
 
 
+def test_a_stale_empty_draft_saved_after_a_submit_elsewhere_is_a_conflict(client, users):
+    project, unit = _setup(client, users)
+    _post(client, project, unit, payload(0, memo="draft in tab A"))
+    _post(client, project, unit, payload(1, codes=["docs"], submit=True))  # tab B
+    response = _post(client, project, unit, payload(1, memo="tab A goes on"))
+    assert response.status_code == 409
+    assert response.json()["stored"]["codes"] == ["docs"]
+
+
 def test_a_save_after_the_session_ended_gets_a_401_with_a_message(client, users):
     project, unit = _setup(client, users)
     client.logout()

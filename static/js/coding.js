@@ -14,6 +14,10 @@
   const AUTOSAVE_DELAY_MS = 1200;
   const RETRY_DELAY_MS = 5000;
   const LONG_CODE_LINES = 12;
+  // A sentence ends at . ! ? before a space, or at a full-width end mark.
+  const SENTENCE_END = /[.!?。！？]/u;
+  const WIDE_END = /[。！？]/u;
+  const CLOSING = /[)\]}"'»”’」』）】〕]/u;
   // [ and ] move the sentence cursor; with Shift (typing { and }) they extend it.
   const BRACKETS = {
     "[": { step: -1, extend: false },
@@ -85,6 +89,8 @@
     const dirty = JSON.stringify(state) !== lastSavedJson;
     if (dirty) {
       localStorage.setItem(storageKey, JSON.stringify({ base: revision, state }));
+      // While a conflict waits for the coder's choice, changes stay here unsent.
+      if (conflictRevision !== null) return;
       setStatus("Unsaved changes", "dirty");
       clearTimeout(timer);
       timer = setTimeout(() => save(false), AUTOSAVE_DELAY_MS);
@@ -250,7 +256,7 @@
 
   function showConflict(reply, submit) {
     conflictRevision = reply.revision;
-    conflictSubmit = submit;
+    conflictSubmit = conflictSubmit || submit;
     $("conflict-message").textContent = reply.error;
     $("conflict-stored").textContent = describe(reply.stored);
     $("conflict").hidden = false;
@@ -261,6 +267,7 @@
   function hideConflict() {
     $("conflict").hidden = true;
     conflictRevision = null;
+    conflictSubmit = false;
   }
 
   $("conflict-reload").addEventListener("click", () => {
@@ -296,9 +303,16 @@
       if (c === "\n") {
         push(start, i);
         start = i + 1;
-      } else if (/[。！？]/u.test(c) || (/[.!?]/u.test(c) && (i + 1 === chars.length || /\s/u.test(chars[i + 1])))) {
-        push(start, i + 1);
-        start = i + 1;
+        continue;
+      }
+      if (!SENTENCE_END.test(c)) continue;
+      // The sentence takes the end marks and closing quotes or brackets after it.
+      let end = i + 1;
+      while (end < chars.length && (SENTENCE_END.test(chars[end]) || CLOSING.test(chars[end]))) end++;
+      if (WIDE_END.test(c) || end === chars.length || /\s/u.test(chars[end])) {
+        push(start, end);
+        start = end;
+        i = end - 1;
       }
     }
     push(start, chars.length);
@@ -315,6 +329,8 @@
   }
 
   function moveSentence(step, extend) {
+    // The cursor is now what q quotes, not an earlier mouse selection.
+    window.getSelection().removeAllRanges();
     if (currentPost < 0) focusPost(0);
     const post = posts[currentPost];
     const count = post.sentences.length;
@@ -354,11 +370,35 @@
     return Array.from(text.replace(/\s+/gu, " "));
   }
 
+  // Where a run of characters occurs in another, as indexes of its first character.
+  function occurrences(haystack, needle) {
+    const found = [];
+    outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+      for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+      found.push(i);
+    }
+    return found;
+  }
+
+  // The rendered text of a post before a point: its text nodes up to there, leaving out
+  // the buttons the screen adds (a long code block's "Show all").
+  function renderedBefore(body, range) {
+    let text = "";
+    const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node === range.startContainer) return text + node.data.slice(0, range.startOffset);
+      if (range.comparePoint(node, 0) >= 0) break;
+      if (!node.parentElement.closest("button")) text += node.data;
+    }
+    return text;
+  }
+
   // A mouse selection inside a post becomes code-point offsets into its plain text by
   // matching it with white space collapsed (the rendered text spaces blocks differently).
-  // Where the selected words occur more than once, the occurrence nearest to where the
-  // selection starts in the rendered post is the one meant. Returns null when nothing is
-  // selected in a post, {post: null} when the selection cannot be found in its text.
+  // Where the selected words occur more than once, the one meant is found by its place
+  // in order: the third occurrence on the page is the third in the text. Returns null
+  // when no text is selected, {post: null} when the selection cannot be placed in one
+  // post's text.
   function selectionSpan() {
     const selection = window.getSelection();
     if (!selection || selection.isCollapsed || !selection.rangeCount) return null;
@@ -366,7 +406,10 @@
     const start = range.startContainer;
     const element = start.nodeType === Node.ELEMENT_NODE ? start : start.parentElement;
     const article = element && element.closest("article.post");
-    if (!article) return null;
+    if (!article) {
+      // Selected elsewhere: outside the posts it is not meant as a quote.
+      return articles.some((a) => range.intersectsNode(a)) ? { post: null } : null;
+    }
     const post = posts.find((p) => String(p.id) === article.dataset.postId);
     const wanted = collapsed(selection.toString().trim());
     if (!post || !wanted.length) return null;
@@ -378,21 +421,20 @@
       flat.push(space ? " " : c);
       map.push(i);
     });
+    const found = occurrences(flat, wanted);
+    if (!found.length) return { post: null };
+    let nth = 0;
     const body = article.querySelector(".post-body");
-    let near = 0;
+    const cursorStrip = article.querySelector(".sentence-cursor");
     if (body && body.contains(start)) {
-      const before = document.createRange();
-      before.setStart(body, 0);
-      before.setEnd(start, range.startOffset);
-      near = collapsed(before.toString().trimStart()).length;
+      nth = occurrences(collapsed(renderedBefore(body, range).trimStart()).concat(wanted), wanted).length - 1;
+    } else if (cursorStrip.contains(start) && cursor && article === articles[currentPost]) {
+      // In the strip that repeats the cursor's sentences: the first occurrence from there.
+      const from = cursorSpan().start;
+      nth = Math.max(0, found.findIndex((i) => map[i] >= from));
     }
-    let best = -1;
-    outer: for (let i = 0; i + wanted.length <= flat.length; i++) {
-      for (let j = 0; j < wanted.length; j++) if (flat[i + j] !== wanted[j]) continue outer;
-      if (best < 0 || Math.abs(i - near) < Math.abs(best - near)) best = i;
-    }
-    if (best < 0) return { post: null };
-    return { post, start: map[best], end: map[best + wanted.length - 1] + 1 };
+    const at = found[Math.min(nth, found.length - 1)];
+    return { post, start: map[at], end: map[at + wanted.length - 1] + 1 };
   }
 
   function quote() {
@@ -549,7 +591,7 @@
     if (isTextField(target)) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target === memo) {
         event.preventDefault();
-        saveAndNext();
+        if (!event.repeat) saveAndNext();
       } else if (event.key === "Escape") {
         target.blur();
       }

@@ -99,12 +99,17 @@ def test_overwriting_after_a_conflict_on_save_and_next_submits(live_server, page
     stale.keyboard.press("m")
     stale.keyboard.press("Enter")
     expect(stale.locator("#conflict")).to_be_visible(timeout=10_000)
-    stale.keyboard.press("Tab")
+    # A change while the conflict waits for a choice stays in the tab, unsent.
+    stale.keyboard.press("i")
+    stale.wait_for_timeout(2_000)  # longer than the autosave delay
+    assert Coding.objects.get(unit=unit).revision == 1
+    expect(stale.locator("#conflict")).to_be_visible()
+    stale.locator("#conflict-overwrite").focus()
     stale.keyboard.press("Enter")
     stale.wait_for_url(f"**/projects/{project.slug}/")
     coding = Coding.objects.get(unit=unit)
-    assert coding.status == Coding.Status.SUBMITTED
-    assert _codes(unit, users) == {"memory"}
+    assert coding.status == Coding.Status.SUBMITTED and coding.revision == 2
+    assert _codes(unit, users) == {"memory", "install"}
 
 
 def test_a_refused_submit_still_keeps_the_memo_as_a_draft(live_server, page: Page, users):
@@ -147,10 +152,10 @@ def test_a_mouse_selection_of_words_that_occur_twice_quotes_the_one_selected(
 def test_the_sentence_cursor_splits_sentences_without_spaces_after_them(
     live_server, page: Page, users
 ):
-    text = "模型太大了。内存不够！怎么办？"
+    text = "模型太大了。「内存不够！」怎么办？！"
     _open_one_post(page, live_server, users, text)
     page.keyboard.press("]")
     page.keyboard.press("]")
-    expect(page.locator("#post-1 .sentence-cursor")).to_have_text("内存不够！")
+    expect(page.locator("#post-1 .sentence-cursor")).to_have_text("「内存不够！」")
     page.keyboard.press("Shift+BracketRight")
-    expect(page.locator("#post-1 .sentence-cursor")).to_have_text("内存不够！怎么办？")
+    expect(page.locator("#post-1 .sentence-cursor")).to_have_text("「内存不够！」怎么办？！")
