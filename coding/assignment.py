@@ -8,6 +8,7 @@ which units are shared.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -67,6 +68,22 @@ def _loads(project: Project, coders: list[int]) -> dict[int, int]:
 class AssignResult:
     assigned: int
     short: int  # coder slots that could not be filled: too few annotators
+    returned: int = 0  # a removed member's unfinished units, handed back
+
+
+CLOSED = "the project is closed for coding; its units are no longer assigned"
+
+
+def lock_open_project(project_id: int) -> bool:
+    """Lock the project's row (every change of its units and assignments does, first, so
+    two never wait on each other in opposite orders); whether it is still open."""
+    status = (
+        Project.objects.select_for_update()
+        .filter(pk=project_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    return status == Project.Status.OPEN
 
 
 @transaction.atomic
@@ -80,7 +97,8 @@ def assign_units(project: Project) -> AssignResult:
     3. Write the new assignments in bulk; a coder who had returned the unit gets it back.
     """
     # One assigner at a time per project: concurrent runs would both fill the same slots.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    if not lock_open_project(project.pk):
+        raise AssignmentError(CLOSED)
     coders = annotator_ids(project)
     loads = _loads(project, coders)
     tiebreak = {coder: i for i, coder in enumerate(_shuffled(coders, project.seed))}
@@ -139,7 +157,7 @@ def remove_member(project: Project, user) -> AssignResult:
     and handed to the remaining annotators, keeping loads balanced. The last admin
     cannot be removed.
     """
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    still_open = lock_open_project(project.pk)
     membership = Membership.objects.filter(project=project, user=user).first()
     if membership is None:
         raise AssignmentError(f"{user} is not a member of {project}")
@@ -147,11 +165,13 @@ def remove_member(project: Project, user) -> AssignResult:
         Membership.objects.filter(project=project, role=Role.ADMIN).count() == 1
     ):
         raise AssignmentError("a project needs at least one admin; add another admin first")
-    Assignment.objects.filter(
+    returned = Assignment.objects.filter(
         unit__project=project, coder=user, status=Assignment.Status.PENDING
     ).update(status=Assignment.Status.RETURNED)
     membership.delete()
-    return assign_units(project)
+    # A closed project's units are not coded any more: nobody takes the returned ones.
+    result = assign_units(project) if still_open else AssignResult(assigned=0, short=0)
+    return dataclasses.replace(result, returned=returned)
 
 
 @transaction.atomic
@@ -161,7 +181,8 @@ def reassign(unit: Unit, from_coder, to_coder) -> Assignment:
     The project's row is locked first, as every change of its assignments does, so two
     such changes (and the queue counts their triggers keep) never wait on each other in
     opposite orders."""
-    Project.objects.select_for_update().filter(pk=unit.project_id).first()
+    if not lock_open_project(unit.project_id):
+        raise AssignmentError(CLOSED)
     current = (
         Assignment.objects.select_for_update()
         .filter(unit=unit, coder=from_coder, status=Assignment.Status.PENDING)

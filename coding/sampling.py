@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Max, QuerySet
 from scipy.stats import norm
 
+from .assignment import lock_open_project
 from .models import Post, Project, Round, Thread, Unit
 
 STRATIFY_CHOICES = ("category", "month")
@@ -216,7 +217,8 @@ def draw_round(
             f"unknown stratification {stratify!r}; use one of {', '.join(STRATIFY_CHOICES)}"
         )
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        if not lock_open_project(project.pk):
+            raise SamplingError(f"project {project.slug} is closed for coding; nothing sampled")
         round_name = (round_name or "").strip() or _next_round_name(project)
         if Round.objects.filter(project=project, name=round_name).exists():
             raise SamplingError(f"project {project.slug} already has a round named {round_name!r}")

@@ -55,6 +55,23 @@ def test_a_stale_form_shows_a_conflict_and_keeps_what_was_typed(client, users):
     assert list(OpenCode.objects.values_list("text", flat=True)) == ["first"]
 
 
+def test_a_closed_project_shows_open_codes_read_only_and_saves_nothing(client, users):
+    project = make_open_project(users, units=1)
+    unit = project.units.get()
+    open_code(project, unit, users["alice"], "first", submit=False)
+    project.status = project.Status.CLOSED
+    project.save()
+    client.force_login(users["alice"])
+    url = reverse("open_code_unit", args=[project.slug, unit.pk])
+    page = client.get(url).content.decode()
+    assert "this project is closed for coding. Your codes: first." in page
+    response = client.post(url, {"base_revision": "1", "open_codes": "second"}, follow=True)
+    assert "This project is closed for coding; nothing was saved." in response.content.decode()
+    assert list(OpenCode.objects.values_list("text", flat=True)) == ["first"]
+    following = client.get(reverse("open_code_next", args=[project.slug]), follow=True)
+    assert "This project is closed for coding." in following.content.decode()
+
+
 def test_an_annotator_sees_only_their_own_open_codes_and_suggestions(client, users):
     project = coded(users, units=1)
     unit = project.units.get()

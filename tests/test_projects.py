@@ -357,6 +357,23 @@ def test_admin_adds_an_annotator_by_username(client, users):
     assert "No account named &#x27;zed&#x27;" in nobody.content.decode()
 
 
+def test_an_annotator_added_by_two_admins_at_once_is_added_once_with_a_message(
+    client, users, monkeypatch
+):
+    from coding.project_forms import MemberForm
+
+    project = _study(users)
+    carol = make_user("carol")
+    Membership.objects.create(project=project, user=carol, role=Role.ANNOTATOR)
+    # The other admin's add lands between this form's check and its write.
+    monkeypatch.setattr(MemberForm, "clean_username", lambda form: carol)
+    client.force_login(users["admin"])
+    response = client.post("/projects/study/members/", {"username": "carol", "role": "admin"})
+    assert response.status_code == 400
+    assert "carol is already a member of this project." in response.content.decode()
+    assert Membership.objects.get(project=project, user=carol).role == Role.ANNOTATOR
+
+
 def test_removing_an_annotator_from_the_page_hands_their_units_to_the_others(client, users):
     carol = make_user("carol")
     project = make_sampled_project(
@@ -445,3 +462,61 @@ def test_home_page_links_each_project_to_its_page(client, users):
     _study(users, threads=2)
     client.force_login(users["alice"])
     assert 'href="/projects/study/"' in client.get("/").content.decode()
+
+
+# A closed project ------------------------------------------------------------------------
+
+
+def _closed(users):
+    carol = make_user("carol")
+    project = make_sampled_project(
+        admin=users["admin"], annotators=[users["alice"], users["bob"], carol], threads=8, k=2
+    )
+    finished = Assignment.objects.filter(coder=users["alice"]).order_by("unit__position").first()
+    coding = _finish(finished, [project.codebook_version.codes.order_by("order").first()])
+    coding.memo = "seen before closing"
+    coding.save()
+    Project.objects.filter(pk=project.pk).update(status=Project.Status.CLOSED)
+    return project, carol, finished
+
+
+def test_a_closed_project_samples_and_assigns_nothing_and_says_why(client, users):
+    project, carol, _ = _closed(users)
+    before = Assignment.objects.count()
+    client.force_login(users["admin"])
+
+    sample = client.post(
+        "/projects/study/sample/",
+        {"round_name": "late", "confidence": "0.95", "margin": "0.05", "size": "1"},
+    )
+    assert sample.status_code == 400
+    assert "closed for coding; nothing sampled" in sample.content.decode()
+    assign = client.post("/projects/study/assign/", follow=True)
+    assert "Nothing assigned: the project is closed for coding" in assign.content.decode()
+    pending = Assignment.objects.filter(coder=users["bob"], status="pending").first()
+    reassign = client.post(
+        f"/projects/study/units/{pending.unit_id}/reassign/",
+        {"from_coder": users["bob"].pk, "to_coder": carol.pk},
+    )
+    assert "the project is closed for coding" in reassign.content.decode()
+    removed = client.post(f"/projects/study/members/{carol.pk}/remove/", follow=True)
+    assert "the project is closed, so they stay unassigned" in removed.content.decode()
+    assert not Round.objects.filter(project=project, name="late").exists()
+    assert Assignment.objects.count() == before
+    assert not Assignment.objects.filter(coder=carol, status="pending").exists()
+
+
+def test_in_a_closed_project_coders_read_their_coding_but_are_not_sent_to_code(client, users):
+    _, _, finished = _closed(users)
+    client.force_login(users["alice"])
+
+    queue = client.get("/projects/study/").content.decode()
+    assert "This project is closed for coding." in queue and "Start coding" not in queue
+    following = client.get("/projects/study/next/", follow=True)
+    assert following.redirect_chain[-1][0] == "/projects/study/"
+    assert "This project is closed for coding." in following.content.decode()
+    page = client.get(f"/projects/study/units/{finished.unit_id}/code/").content.decode()
+    assert "this project is closed for coding; your coding is shown as stored" in page
+    assert "Memo: seen before closing" in page
+    assert 'id="save-next"' not in page
+    assert " checked disabled" in page

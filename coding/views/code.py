@@ -68,8 +68,9 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     if request.method == "POST":
         return _save(request, *get_unit_for_user(request, slug, unit_id, to_save=True))
     project, unit = get_unit_for_user(request, slug, unit_id)
-    can_code = unit.my_status not in (None, Assignment.Status.RETURNED)
-    if can_code:
+    assigned = unit.my_status not in (None, Assignment.Status.RETURNED)
+    can_code = assigned and project.status == Project.Status.OPEN
+    if assigned:
         posts, mine = codings.posts_and_coding(unit, request.user)
     else:
         posts, mine = codings.posts_for_unit(unit), []
@@ -103,6 +104,8 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
         "code_list": panel.html(state["codes"], disabled=not can_code),
         "state": state,
         "can_code": can_code,
+        "assigned": assigned,
+        "closed": project.status != Project.Status.OPEN,
         "others": others,
         "progress": unit.my_queue if can_code else None,
         "coding_data": json_script_with(initial, "codes", panel.initial_json, "coding-data"),
@@ -191,6 +194,9 @@ def _project_urls(prefix: str, slug: str) -> tuple[str, str, str]:
 @require_GET
 def code_next(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request, slug)
+    if project.status != Project.Status.OPEN:
+        messages.info(request, "This project is closed for coding.")
+        return redirect(f"/projects/{project.slug}/")
     unit = next_unit_for(project, request.user)
     if unit is None:
         messages.success(request, "Your queue is done: every unit assigned to you is coded.")

@@ -67,12 +67,16 @@ def _unit_for_user(request: HttpRequest, slug: str, unit_id: int):
 def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     """The open-coding form: one code per line, a memo; saves check the revision."""
     project, unit, assignment = _unit_for_user(request, slug, unit_id)
-    can_code = assignment is not None and assignment.status != Assignment.Status.RETURNED
-    coding = Coding.objects.filter(unit=unit, coder=request.user).first() if can_code else None
+    assigned = assignment is not None and assignment.status != Assignment.Status.RETURNED
+    can_code = assigned and project.status == Project.Status.OPEN
+    coding = Coding.objects.filter(unit=unit, coder=request.user).first() if assigned else None
     error = conflict = None
     if request.method == "POST":
-        if not can_code or project.status != Project.Status.OPEN:
+        if not assigned:
             raise Http404("This unit is not in your queue.")
+        if not can_code:
+            messages.error(request, "This project is closed for coding; nothing was saved.")
+            return redirect("open_code_unit", project.slug, unit.pk)
         try:
             revision = int(request.POST.get("base_revision", ""))
         except ValueError:
@@ -118,6 +122,7 @@ def open_code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpRespons
         "post_texts": [{"id": p.pk, "text": p.plain_text} for p in posts],
         "quotes_json": request.POST.get("quotes", "") if error else json.dumps(quotes),
         "can_code": can_code,
+        "assigned": assigned,
         "state": state,
         "codes_text": typed
         if typed is not None
@@ -160,6 +165,9 @@ def _with_quotes(lines: list[str], raw: str) -> list[dict]:
 def open_code_next(request: HttpRequest, slug: str) -> HttpResponse:
     """The first unit of the user's queue still to do, on the open-coding form."""
     project = get_project_for_user(request, slug)
+    if project.status != Project.Status.OPEN:
+        messages.info(request, "This project is closed for coding.")
+        return redirect("project_detail", project.slug)
     following = (
         Assignment.objects.filter(
             unit__project=project, coder=request.user, status=Assignment.Status.PENDING

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -213,9 +213,13 @@ def _warn_short(request: HttpRequest, short: int) -> None:
 @login_required
 def project_assign(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project(request, slug, admin=True)
-    result = assign_units(project)
-    messages.success(request, f"{result.assigned} assignments made.")
-    _warn_short(request, result.short)
+    try:
+        result = assign_units(project)
+    except AssignmentError as error:
+        messages.error(request, f"Nothing assigned: {error}.")
+    else:
+        messages.success(request, f"{result.assigned} assignments made.")
+        _warn_short(request, result.short)
     return redirect("project_detail", slug=project.slug)
 
 
@@ -226,9 +230,17 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     form = MemberForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
         user = form.cleaned_data["username"]
-        Membership.objects.create(project=project, user=user, role=form.cleaned_data["role"])
-        messages.success(request, f"{user.username} added as {form.cleaned_data['role']}.")
-        return redirect("project_members", slug=project.slug)
+        try:
+            with transaction.atomic():
+                Membership.objects.create(
+                    project=project, user=user, role=form.cleaned_data["role"]
+                )
+        except IntegrityError:
+            # Another admin added them a moment ago.
+            form.add_error("username", f"{user.username} is already a member of this project.")
+        else:
+            messages.success(request, f"{user.username} added as {form.cleaned_data['role']}.")
+            return redirect("project_members", slug=project.slug)
     context = {"project": project, "progress": project_progress(project), "form": form}
     return render(
         request, "coding/project_members.html", context, status=400 if form.errors else 200
@@ -245,10 +257,15 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
     except AssignmentError as error:
         messages.error(request, str(error))
     else:
+        handed = (
+            f"{result.assigned} assignments made"
+            if project.status == Project.Status.OPEN
+            else "the project is closed, so they stay unassigned"
+        )
         messages.success(
             request,
-            f"{user.username} removed; their finished codings are kept and "
-            f"{result.assigned} unfinished units went to other annotators.",
+            f"{user.username} removed; their finished codings are kept; "
+            f"{result.returned} unfinished units returned ({handed}).",
         )
         _warn_short(request, result.short)
     return redirect("project_members", slug=project.slug)
