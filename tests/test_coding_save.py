@@ -320,7 +320,9 @@ def test_a_resave_keeps_removes_and_adds_codes_with_their_quotes(client, users):
 def test_outsiders_and_unassigned_members_cannot_save(client, users):
     project, unit = _setup(client, users)
     client.force_login(users["outsider"])
-    assert _post(client, project, unit, payload(codes=["docs"])).status_code == 404
+    refused = _post(client, project, unit, payload(codes=["docs"]))
+    assert refused.status_code == 404
+    assert "Not saved: this is no longer available to you" in refused.json()["error"]
     client.force_login(users["admin"])  # an admin reads every unit but codes only their own
     response = _post(client, project, unit, payload(codes=["docs"]))
     assert response.status_code == 403

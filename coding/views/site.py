@@ -8,6 +8,12 @@ from django.views.decorators.http import require_GET
 
 from ..models import ForumSource, Membership, Post, Thread
 
+# A script's request for something the user may no longer reach: a save to a unit of a
+# project they were taken off, or that was removed. Says no more than a 404 page would.
+GONE = (
+    "Not saved: this is no longer available to you (it was removed, or you were taken "
+    "off its project). Your changes are kept in this browser."
+)
 # A page's form token no longer matches the session: the user signed out, or signed in
 # again in another tab, since the page was opened.
 STALE_PAGE = (
@@ -44,6 +50,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.content_type == "application/json":
+        return JsonResponse({"error": GONE}, status=404)
     return render(request, "404.html", status=404)
 
 
