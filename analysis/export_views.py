@@ -59,6 +59,11 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
 def export_download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     project = get_project_for_user(request, slug, admin=True)
     options = _options(request)
+    if fmt == "qdpx" and options.no_text:
+        from .refi import NO_TEXT
+
+        messages.error(request, f"Not downloaded: {NO_TEXT}.")
+        return redirect("exports", slug=project.slug)
     if fmt == "qdpx" or fmt in ROW_SOURCES:
         audit.record(request, audit.Action.EXPORT, project, format=fmt, query=request.GET.dict())
     if fmt == "qdpx":

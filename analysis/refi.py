@@ -19,6 +19,7 @@ in the codebook's .qdc export.
 
 from __future__ import annotations
 
+import re
 import uuid
 import zipfile
 from collections import defaultdict
@@ -62,44 +63,66 @@ def unit_source(posts: list[dict], author_name) -> tuple[str, dict[int, int]]:
     return "".join(parts), offsets
 
 
+# Characters XML 1.0 cannot hold, even as references: a document with one is unreadable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: object) -> str:
+    """``value`` as text an XML 1.0 document can hold (the replacement character stands
+    for what it cannot)."""
+    return _NOT_XML.sub("\ufffd", str(value))
+
+
 def _el(parent: ET.Element, tag: str, **attrs: object) -> ET.Element:
-    return ET.SubElement(parent, f"{{{NS}}}{tag}", {k: str(v) for k, v in attrs.items()})
+    return ET.SubElement(parent, f"{{{NS}}}{tag}", {k: xml_text(v) for k, v in attrs.items()})
 
 
 def _codes_xml(parent: ET.Element, project: Project, version_ids: set[int]) -> dict[int, str]:
-    """Write the code tree(s); returns code id -> GUID."""
+    """Write the code tree; returns code id -> GUID.
+
+    The codings may be pinned to several versions of a codebook. A code is one element
+    whatever the versions it is in, with the GUID of its key (as the .qdc export gives
+    it), placed and named as in the project's version, else as in the latest version
+    that has it: a code renamed, moved or retired since is still there for the codings
+    that name it."""
     codes = list(
         Code.objects.filter(version_id__in=version_ids)
-        .select_related("version__codebook")
-        .order_by("version_id", "order", "id")
+        .select_related("version__codebook", "parent")
+        .order_by("version__number", "order", "id")
     )
-    children = defaultdict(list)
-    for code in codes:
-        children[code.parent_id].append(code)
-    guids: dict[int, str] = {}
+
+    def identity(code: Code, key: str | None = None) -> tuple[str, str]:
+        return code.version.codebook.name, key or code.key
+
+    def rank(code: Code) -> tuple[bool, int]:
+        return code.version_id == project.codebook_version_id, code.version.number
+
+    shown: dict[tuple[str, str], Code] = {}
+    for code in sorted(codes, key=rank):
+        shown[identity(code)] = code
+    children: dict[tuple[str, str] | None, list[Code]] = defaultdict(list)
+    for code in shown.values():
+        above = identity(code, code.parent.key) if code.parent_id else None
+        children[above if above in shown else None].append(code)
+    guids = {code.pk: code_guid(*identity(code)) for code in codes}
     codebook = _el(parent, "CodeBook")
     container = _el(codebook, "Codes")
 
     def add(node: ET.Element, code: Code) -> None:
         attrs = {
-            "guid": code_guid(code.version.codebook.name, code.key),
+            "guid": guids[code.pk],
             "name": code.name,
             "isCodable": "true" if code.codable else "false",
         }
         if code.color:
             attrs["color"] = code.color
         element = _el(node, "Code", **attrs)
-        guids[code.pk] = attrs["guid"]
         if code.definition:
-            _el(element, "Description").text = code.definition
-        for child in children[code.pk]:
+            _el(element, "Description").text = xml_text(code.definition)
+        for child in sorted(children[identity(code)], key=lambda c: (c.order, c.key)):
             add(element, child)
 
-    seen_keys: set[str] = set()
-    for code in children[None]:
-        if code.key in seen_keys:
-            continue
-        seen_keys.add(code.key)
+    for code in sorted(children[None], key=lambda c: (c.order, c.key)):
         add(container, code)
     not_relevant = _el(
         container, "Code", guid=guid("code", "not-relevant"), name="Not relevant", isCodable="true"
@@ -109,8 +132,20 @@ def _codes_xml(parent: ET.Element, project: Project, version_ids: set[int]) -> d
     return guids
 
 
+class QdpxError(ValueError):
+    """An export the .qdpx format cannot carry as asked; the message says why."""
+
+
+NO_TEXT = (
+    "a .qdpx holds the posts' text as its sources, so it cannot leave out post text; "
+    "untick that option for the .qdpx, or use a CSV format"
+)
+
+
 def build_project(project: Project, options: ExportOptions) -> tuple[bytes, dict[str, str]]:
     """The project.qde document and the source files (name -> text)."""
+    if options.no_text:
+        raise QdpxError(NO_TEXT)
     ET.register_namespace("", NS)
     ET.register_namespace("xsi", XSI)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -182,7 +217,7 @@ def build_project(project: Project, options: ExportOptions) -> tuple[bytes, dict
             plainTextPath=f"internal://{source_guid}.txt",
             creationDateTime=_iso(now),
         )
-        _el(source, "Description").text = (
+        _el(source, "Description").text = xml_text(
             f"Forum thread {unit.thread.external_id}: {unit.thread.url}"
             if unit.thread.url
             else f"Forum thread {unit.thread.external_id}"
@@ -209,7 +244,7 @@ def build_project(project: Project, options: ExportOptions) -> tuple[bytes, dict
                         source,
                         "PlainTextSelection",
                         guid=selection_id,
-                        name=text[start:end][:60] if not options.no_text else "",
+                        name=text[start:end][:60],
                         startPosition=start,
                         endPosition=end,
                         creatingUser=user,
@@ -223,7 +258,7 @@ def build_project(project: Project, options: ExportOptions) -> tuple[bytes, dict
                         creationDateTime=stamp,
                     )
                     _el(coding_el, "CodeRef", targetGUID=code_guids[code_id])
-            if coding.memo and not options.no_text:
+            if coding.memo:
                 note_guid = guid("memo", coding.pk)
                 note_refs.append(note_guid)
                 notes.append((note_guid, user, stamp, coding))
@@ -241,7 +276,7 @@ def build_project(project: Project, options: ExportOptions) -> tuple[bytes, dict
                 creatingUser=user,
                 creationDateTime=stamp,
             )
-            _el(note, "PlainTextContent").text = coding.memo
+            _el(note, "PlainTextContent").text = xml_text(coding.memo)
     ET.indent(root)
     document = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     # XML parsers turn a raw CR into LF; a character reference keeps it.

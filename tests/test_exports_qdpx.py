@@ -115,3 +115,70 @@ def test_the_codebook_exports_as_qdc_with_the_same_code_guids_as_the_qdpx(users,
         e.get("name"): e.get("guid") for e in ET.fromstring(qdpx).iterfind(".//q:Code", NS)
     }
     assert qdc_guids["Installation"] == qdpx_guids["Installation"]
+
+
+def test_codings_on_two_codebook_versions_export_one_code_tree(users, tmp_path):
+    from coding.codebook import apply_edit
+    from coding.models import CodeApplication, Coding
+
+    project = make_coded_project(users)
+    codebook = project.codebook_version.codebook
+    apply_edit(codebook, "rename", base=1, key="install", name="Installing")
+    newest = apply_edit(codebook, "add", base=2, parent="problems", name="Drivers")
+    project.codebook_version = newest
+    project.save()
+    # Bob recodes one unit on the newest version, with the code added there.
+    coding = Coding.objects.get(unit__position=1, coder=users["bob"])
+    coding.codebook_version = newest
+    coding.save()
+    drivers = newest.codes.get(name="Drivers")
+    CodeApplication.objects.create(coding=coding, code=drivers)
+
+    qde, _ = _export(project, tmp_path)
+    SCHEMA.validate(qde.decode("utf-8"))
+    root = ET.fromstring(qde)
+    codes = {c.get("guid"): c for c in root.iterfind(".//q:Code", NS)}
+    names = [c.get("name") for c in root.iterfind(".//q:Code", NS)]
+    assert sorted(names) == sorted(
+        ["Problems", "Installing", "Out of memory", "Drivers", "Documentation gap",
+         "Retired code", "Not relevant"]
+    )  # fmt: skip
+    refs = {r.get("targetGUID") for r in root.iterfind(".//q:CodeRef", NS)}
+    assert refs <= set(codes)
+    problems = next(c for c in codes.values() if c.get("name") == "Problems")
+    assert "Drivers" in {c.get("name") for c in problems.iterfind("q:Code", NS)}
+
+
+def test_a_qdpx_cannot_leave_out_the_text_it_is_made_of(users, client, tmp_path):
+    from django.core.management import CommandError
+
+    project = make_coded_project(users)
+    with pytest.raises(CommandError, match=r"a \.qdpx holds the posts' text"):
+        _export(project, tmp_path, "--no-text")
+    client.force_login(users["admin"])
+    response = client.get(f"/projects/{project.slug}/exports/qdpx/?no_text=1", follow=True)
+    assert "Not downloaded: a .qdpx holds the posts&#x27; text" in response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/projects/{project.slug}/exports/"
+
+
+def test_a_pseudonymized_qdpx_writes_its_key_beside_it(users, tmp_path):
+    project = make_coded_project(users)
+    qde, _ = _export(project, tmp_path, "--pseudonymize")
+    names = {u.get("name") for u in ET.fromstring(qde).iterfind(".//q:User", NS)}
+    assert names.isdisjoint({"alice", "bob"})
+    key = (tmp_path / "project.qdpx.key.csv").read_text()
+    assert "alice" in key and "bob" in key
+    assert all(name in key for name in names)
+
+
+def test_a_memo_with_a_control_character_still_gives_a_readable_document(users, tmp_path):
+    from coding.models import Coding
+
+    project = make_coded_project(users)
+    Coding.objects.filter(coder=users["alice"], memo="@SUM(A1:A9)").update(
+        memo="escape \x1b and form feed \x0c"
+    )
+    qde, _ = _export(project, tmp_path)
+    SCHEMA.validate(qde.decode("utf-8"))
+    memos = {n.findtext("q:PlainTextContent", namespaces=NS) for n in ET.fromstring(qde).iter()}
+    assert "escape \ufffd and form feed \ufffd" in memos

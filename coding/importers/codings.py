@@ -106,6 +106,26 @@ def _codes_of(project: Project) -> tuple[dict[str, Code], dict[str, Code]]:
     return by_key, by_path
 
 
+_GUARDED = re.compile(r"^'(?=[=+\-@\t\r])")
+_TRUE = {"1", "true", "yes", "y"}
+_FALSE = {"", "0", "false", "no", "n"}
+
+
+def unguarded(value: str | None) -> str | None:
+    """A cell as it was before the exports' formula guard gave it a leading apostrophe
+    (the long export's own files come back unchanged)."""
+    return _GUARDED.sub("", value, count=1) if value and value.startswith("'") else value
+
+
+def _flag(value: str | None, column: str) -> bool:
+    word = (value or "").strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{column} {value!r} is not one of 1/0, true/false, yes/no")
+
+
 def read_long_csv(
     project: Project, data: bytes, name: str = "file"
 ) -> tuple[list[ImportedCoding], list[str]]:
@@ -123,8 +143,11 @@ def read_long_csv(
         raise CodingImportError([f"{name}, line 1: missing column(s) {need}"])
     units = _Units(project)
     records: dict[tuple[int, str], ImportedCoding] = {}
-    for line, row in enumerate(reader, start=2):
+    ended = reader.line_num  # a record may run over several lines (a memo with newlines)
+    for raw_row in reader:
+        line, ended = ended + 1, reader.line_num
         where = f"{name}, line {line}"
+        row = {k: unguarded(v) for k, v in raw_row.items() if isinstance(k, str)}
         try:
             unit = units.find(
                 (row.get("source") or "").strip(),
@@ -146,9 +169,14 @@ def read_long_csv(
             (unit.pk, coder),
             ImportedCoding(where=where, unit=unit, coder=coder, memo=row.get("memo") or ""),
         )
-        record.unsure = record.unsure or (row.get("unsure") or "").strip() in {"1", "true"}
-        if (row.get("not_relevant") or "").strip() in {"1", "true"}:
-            record.not_relevant = True
+        try:
+            record.unsure = record.unsure or _flag(row.get("unsure"), "unsure")
+            record.not_relevant = record.not_relevant or _flag(
+                row.get("not_relevant"), "not_relevant"
+            )
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+            continue
         code = (row.get("code") or "").strip()
         if code == NOT_RELEVANT_CODE:
             record.not_relevant = True
@@ -230,7 +258,12 @@ def read_qdpx(
         label = f"{name}, source {source.get('name')!r}"
         path = (source.get("plainTextPath") or "").removeprefix("internal://")
         if path in files:
-            text = archive.read(files[path]).decode("utf-8")
+            try:
+                # QualCoder starts its sources with a byte order mark and counts after it.
+                text = archive.read(files[path]).decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                problems.append(f"{label}: {path} is not UTF-8 text (byte {exc.start})")
+                continue
         else:
             text = source.findtext("q:PlainTextContent", default="", namespaces=ns)
         matches = by_text.get(_body_key(text), [])
@@ -254,31 +287,44 @@ def read_qdpx(
                     (unit.pk, author), ImportedCoding(where=label, unit=unit, coder=author)
                 )
                 record.memo = "\n\n".join(filter(None, [record.memo, memo]))
+        # A Coding right under the source applies its code to the whole source.
+        spans = [(None, 0, len(text), c) for c in source.iterfind("q:Coding", ns)]
         for selection in source.iterfind("q:PlainTextSelection", ns):
-            start = int(selection.get("startPosition", "0"))
-            end = int(selection.get("endPosition", "0"))
-            for coding_el in selection.iterfind("q:Coding", ns):
-                user = users.get(coding_el.get("creatingUser") or selection.get("creatingUser"), "")
-                ref = coding_el.find("q:CodeRef", ns)
-                code_path = code_paths.get(ref.get("targetGUID") if ref is not None else "", "")
-                if not user:
-                    problems.append(f"{label}: a coding names no known user")
-                    continue
-                record = records.setdefault(
-                    (unit.pk, user), ImportedCoding(where=label, unit=unit, coder=user)
+            try:
+                start = int(selection.get("startPosition", "0"))
+                end = int(selection.get("endPosition", "0"))
+            except ValueError:
+                problems.append(
+                    f"{label}: selection {selection.get('guid')!r} has a start or end "
+                    "position that is not a whole number"
                 )
-                if code_path == "Not relevant":
-                    record.not_relevant = True
-                    continue
-                quotes = record.codes.setdefault(code_path, [])
-                if (start, end) != (0, len(text)):
-                    quote = _to_post_quote(start, end, offsets, info, text)
-                    if quote is None:
-                        problems.append(
-                            f"{label}: selection {start}-{end} does not lie within one post"
-                        )
-                    else:
-                        quotes.append(quote)
+                continue
+            spans += [(selection, start, end, c) for c in selection.iterfind("q:Coding", ns)]
+        for selection, start, end, coding_el in spans:
+            creator = coding_el.get("creatingUser")
+            if creator is None and selection is not None:
+                creator = selection.get("creatingUser")
+            user = users.get(creator or "", "")
+            ref = coding_el.find("q:CodeRef", ns)
+            code_path = code_paths.get(ref.get("targetGUID") if ref is not None else "", "")
+            if not user:
+                problems.append(f"{label}: a coding names no known user")
+                continue
+            record = records.setdefault(
+                (unit.pk, user), ImportedCoding(where=label, unit=unit, coder=user)
+            )
+            if code_path == "Not relevant":
+                record.not_relevant = True
+                continue
+            quotes = record.codes.setdefault(code_path, [])
+            if (start, end) != (0, len(text)):
+                quote = _to_post_quote(start, end, offsets, info, text)
+                if quote is None:
+                    problems.append(
+                        f"{label}: selection {start}-{end} does not lie within one post"
+                    )
+                else:
+                    quotes.append(quote)
     return list(records.values()), problems
 
 

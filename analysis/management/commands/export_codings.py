@@ -59,11 +59,15 @@ class Command(BaseCommand):
             self.stdout.write(f"qdc: {found.codebook_version} -> {output}")
             return
         if format == "qdpx":
-            from analysis.refi import write_qdpx
+            from analysis.refi import QdpxError, write_qdpx
 
             if output is None:
                 raise CommandError("--format qdpx needs --output PATH")
-            self.stdout.write(write_qdpx(found, output, options))
+            try:
+                self.stdout.write(write_qdpx(found, output, options))
+            except QdpxError as error:
+                raise CommandError(str(error)) from None
+            self._write_key(output, options)
             return
         counted = [0]
 
@@ -85,9 +89,15 @@ class Command(BaseCommand):
             tmp.replace(output)
         finally:
             tmp.unlink(missing_ok=True)
-        if options.pseudonymize:
-            key = output.with_name(output.name + ".key.csv")
-            with key.open("w", encoding="utf-8", newline="") as handle:
-                handle.writelines(csv_lines(options.key_rows(), ExportOptions(guard=False)))
-            key.chmod(0o600)
+        self._write_key(output, options)
         self.stdout.write(f"{format}: {counted[0] - 1} rows -> {output}")
+
+    def _write_key(self, output: Path, options: ExportOptions) -> None:
+        """Who is who behind the pseudonyms, beside the export, readable by its owner only."""
+        if not options.pseudonymize:
+            return
+        key = output.with_name(output.name + ".key.csv")
+        with key.open("w", encoding="utf-8", newline="") as handle:
+            handle.writelines(csv_lines(options.key_rows(), ExportOptions(guard=options.guard)))
+        key.chmod(0o600)
+        self.stdout.write(f"pseudonym key -> {key}")
