@@ -49,7 +49,7 @@ LONG_COLUMNS = [
 # Columns holding free text that may start with a formula character.
 TEXT_COLUMNS = {
     "coder", "code", "source", "category", "code_path", "round", "quotes", "memo",
-    "thread_title", "author", "text", "rationale", "adjudicator", "rule",
+    "thread_title", "author", "text", "rationale", "adjudicator", "rule", "coder_a", "coder_b",
 }  # fmt: skip
 
 
@@ -456,7 +456,8 @@ def csv_lines(
     positions = [i for i, name in enumerate(header) if name in TEXT_COLUMNS]
     if excel:
         buffer.write("\ufeff")
-    writer.writerow(header)
+    # The wide layout's headers hold coder names (CODER:CODE), which may start with @ + -.
+    writer.writerow([guard_cell(h) for h in header] if options.guard else header)
     for row in iterator:
         if options.guard:
             for i in positions:

@@ -143,3 +143,11 @@ def test_exports_stream_in_chunks_with_a_constant_number_of_queries(
 def test_unknown_project_is_a_clear_error():
     with pytest.raises(CommandError, match="no project with slug 'nope'"):
         call_command("export_codings", "nope", "--format", "long")
+
+
+def test_coder_names_in_headers_and_agreement_columns_are_guarded_too():
+    rows = [["unit", "-dash:install", "coder_a", "coder_b"], [1, 1, "@ann", "+bob"]]
+    guarded = "".join(csv_lines([list(r) for r in rows], ExportOptions(guard=True)))
+    assert guarded == "unit,'-dash:install,coder_a,coder_b\r\n1,1,'@ann,'+bob\r\n"
+    raw = "".join(csv_lines([list(r) for r in rows], ExportOptions(guard=False)))
+    assert raw == "unit,-dash:install,coder_a,coder_b\r\n1,1,@ann,+bob\r\n"
