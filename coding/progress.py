@@ -11,9 +11,10 @@ those few groups, never the rows. A fixed handful of queries, whatever the size.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -70,6 +71,8 @@ class ProjectProgress:
     members: list[Membership]
     rounds: list[Round]
     open_slots: int
+    # Coders taken off the project whose finished units still count in the totals.
+    former: list = field(default_factory=list)
 
 
 def project_progress(project: Project, coder=None) -> ProjectProgress:
@@ -100,6 +103,11 @@ def project_progress(project: Project, coder=None) -> ProjectProgress:
     members = list(members.order_by("role", "user__username"))
     for member in members:
         _attach(member, _sum(g for g in groups if g["coder_id"] == member.user_id))
+    current = {m.user_id for m in members}
+    gone = {g["coder_id"] for g in groups if g["assigned"]} - current if coder is None else set()
+    former = list(get_user_model().objects.filter(pk__in=gone).order_by("username"))
+    for user in former:
+        _attach(user, _sum(g for g in groups if g["coder_id"] == user.pk))
     rounds = list(Round.objects.filter(project=project).order_by("order", "id"))
     units_in = {u["round_id"]: u["n"] for u in units}
     for round_ in rounds:
@@ -116,6 +124,7 @@ def project_progress(project: Project, coder=None) -> ProjectProgress:
         members=members,
         rounds=rounds,
         open_slots=0 if coder is not None else max(0, needed - totals.assigned),
+        former=former,
     )
 
 

@@ -386,6 +386,11 @@ def test_removing_an_annotator_from_the_page_hands_their_units_to_the_others(cli
     response = client.post(f"/projects/study/members/{carol.pk}/remove/", follow=True)
 
     assert "carol removed" in response.content.decode()
+    # Her finished unit still counts, on a row of its own.
+    row = '<tr><td>carol</td><td class="muted">removed (finished units kept)</td>'
+    assert row + '<td class="num">1</td><td class="num">1</td>' in response.content.decode()
+    detail = client.get("/projects/study/").content.decode()
+    assert '<tr><td>carol</td><td class="muted">removed</td>' in detail
     assert not Assignment.objects.filter(coder=carol, status="pending").exists()
     assert Assignment.objects.get(pk=done.pk).status == "done"
     assert Coding.objects.filter(coder=carol).count() == 1

@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from ..assignment import add_assignments, complete_assignments
+from ..assignment import add_assignments, complete_assignments, lock_open_project
 from ..models import (
     Code,
     CodeApplication,
@@ -408,6 +408,9 @@ def write_codings(
     User = get_user_model()
     coder_users = {u.username: u for u in User.objects.filter(username__in=members)}
     with transaction.atomic():
+        # The project's row first, as every change of its assignments takes it, so the
+        # queue counts this import keeps never wait on an assigner's in the other order.
+        lock_open_project(project.pk)
         for record, codes in planned:
             coder = coder_users[record.coder]
             coding = Coding.objects.create(
