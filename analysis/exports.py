@@ -37,7 +37,6 @@ from coding.models import (
 )
 
 CHUNK = 5000
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_START = frozenset("=+-@\t\r")
 NOT_RELEVANT_CODE = "__not_relevant__"
 
@@ -50,13 +49,20 @@ LONG_COLUMNS = [
 TEXT_COLUMNS = {
     "coder", "code", "source", "category", "code_path", "round", "quotes", "memo",
     "thread_title", "author", "text", "rationale", "adjudicator", "rule", "coder_a", "coder_b",
+    "pseudonym", "name",
 }  # fmt: skip
 
 
+def needs_guard(value: object) -> bool:
+    """A text cell a spreadsheet would run as a formula; also one that looks guarded
+    already, so that taking one apostrophe off (as the import does) always gives it back."""
+    if not value or not isinstance(value, str):
+        return False
+    return value[0] in FORMULA_START or (value[0] == "'" and value[1:2] in FORMULA_START)
+
+
 def guard_cell(value: str) -> str:
-    if value and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    return "'" + value if needs_guard(value) else value
 
 
 def _iso(value: datetime | None) -> str:
@@ -461,9 +467,8 @@ def csv_lines(
     for row in iterator:
         if options.guard:
             for i in positions:
-                cell = row[i]
-                if cell and isinstance(cell, str) and cell[0] in FORMULA_START:
-                    row[i] = "'" + cell
+                if needs_guard(row[i]):
+                    row[i] = "'" + row[i]
         writer.writerow(row)
         if buffer.tell() >= block:
             yield buffer.getvalue()

@@ -69,6 +69,7 @@ class AssignResult:
     assigned: int
     short: int  # coder slots that could not be filled: too few annotators
     returned: int = 0  # a removed member's unfinished units, handed back
+    closed: bool = False  # the project was closed: nothing was handed to anyone
 
 
 CLOSED = "the project is closed for coding; its units are no longer assigned"
@@ -170,7 +171,7 @@ def remove_member(project: Project, user) -> AssignResult:
     ).update(status=Assignment.Status.RETURNED)
     membership.delete()
     # A closed project's units are not coded any more: nobody takes the returned ones.
-    result = assign_units(project) if still_open else AssignResult(assigned=0, short=0)
+    result = assign_units(project) if still_open else AssignResult(0, 0, closed=True)
     return dataclasses.replace(result, returned=returned)
 
 

@@ -76,7 +76,8 @@ class ProjectProgress:
 
 
 def project_progress(project: Project, coder=None) -> ProjectProgress:
-    """Totals, members and rounds with their figures, in four queries.
+    """Totals, members and rounds with their figures, in four queries (five when coders
+    taken off the project still have finished units).
 
     With ``coder``, only that coder's assignments are counted and no other member is
     listed (an annotator's view). Open slots: shared units need ``coders_per_unit``
@@ -123,7 +124,11 @@ def project_progress(project: Project, coder=None) -> ProjectProgress:
         totals=totals,
         members=members,
         rounds=rounds,
-        open_slots=0 if coder is not None else max(0, needed - totals.assigned),
+        open_slots=(
+            0
+            if coder is not None or project.status != Project.Status.OPEN
+            else max(0, needed - totals.assigned)
+        ),
         former=former,
     )
 

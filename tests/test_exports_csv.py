@@ -149,5 +149,18 @@ def test_coder_names_in_headers_and_agreement_columns_are_guarded_too():
     rows = [["unit", "-dash:install", "coder_a", "coder_b"], [1, 1, "@ann", "+bob"]]
     guarded = "".join(csv_lines([list(r) for r in rows], ExportOptions(guard=True)))
     assert guarded == "unit,'-dash:install,coder_a,coder_b\r\n1,1,'@ann,'+bob\r\n"
+    # A cell that looks guarded already gets one more apostrophe, so the import's taking
+    # one off gives it back as it was.
+    memo = "".join(csv_lines([["memo"], ["'-ish' he said"]], ExportOptions(guard=True)))
+    assert memo == "memo\r\n''-ish' he said\r\n"
     raw = "".join(csv_lines([list(r) for r in rows], ExportOptions(guard=False)))
     assert raw == "unit,-dash:install,coder_a,coder_b\r\n1,1,@ann,+bob\r\n"
+
+
+def test_the_pseudonym_key_is_guarded_like_the_exports(users):
+    project = make_coded_project(users)
+    options = ExportOptions(pseudonymize=True, guard=True)
+    options.name("user", "=HYPERLINK(1)", project)
+    key = "".join(csv_lines(options.key_rows(), options))
+    assert ",user,'=HYPERLINK(1)\r\n" in key
+    assert "\r\n'" not in key  # pseudonyms themselves never start with a formula sign

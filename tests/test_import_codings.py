@@ -144,13 +144,14 @@ def test_csv_problems_name_the_line_a_record_starts_on_and_flags_are_read_as_wor
         "unit,coder,code,source,thread_id,post_id,memo,unsure,not_relevant\n"
         ',alice,install,exported forum,1,,"three\nline\nmemo",Yes,\n'
         ",bob,docs,exported forum,1,,,maybe,\n"
+        "\n\n"
         ",bob,nope,exported forum,2,,,,FALSE\n"
     )
     with pytest.raises(CommandError) as error:
         call_command("import_codings", copy.slug, str(path))
     message = str(error.value)
     assert "line 5: unsure 'maybe' is not one of 1/0, true/false, yes/no" in message
-    assert "unknown code 'nope'" in message and "line 6" in message
+    assert "unknown code 'nope'" in message and "line 8" in message
     assert not Coding.objects.filter(unit__project=copy).exists()
 
     path.write_text(
@@ -218,5 +219,17 @@ def test_a_qdpx_selection_with_a_position_that_is_not_a_number_is_listed(users, 
     path = _rewritten_qdpx(project, tmp_path, spoil)
     copy = _empty_copy(project, users)
     with pytest.raises(CommandError, match="position that is not a whole number"):
+        call_command("import_codings", copy.slug, str(path))
+    assert not Coding.objects.filter(unit__project=copy).exists()
+
+
+def test_an_import_into_a_closed_project_is_refused(users, tmp_path):
+    project = make_coded_project(users)
+    copy = _empty_copy(project, users)
+    copy.status = Project.Status.CLOSED
+    copy.save()
+    path = tmp_path / "late.csv"
+    path.write_text("unit,coder,code,source,thread_id,post_id\n,alice,install,exported forum,1,\n")
+    with pytest.raises(CommandError, match="is closed for coding; nothing was imported"):
         call_command("import_codings", copy.slug, str(path))
     assert not Coding.objects.filter(unit__project=copy).exists()

@@ -135,19 +135,25 @@ def read_long_csv(
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CodingImportError([f"{name}: not UTF-8 text (byte {exc.start})"]) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
     missing = [c for c in ("coder", "code") if c not in header]
     if missing or not ({"unit", "thread_id"} & set(header)):
         need = ", ".join(missing) or "unit or thread_id"
         raise CodingImportError([f"{name}, line 1: missing column(s) {need}"])
     units = _Units(project)
     records: dict[tuple[int, str], ImportedCoding] = {}
-    ended = reader.line_num  # a record may run over several lines (a memo with newlines)
-    for raw_row in reader:
-        line, ended = ended + 1, reader.line_num
+    while True:
+        # Where the next record starts: a record may run over several lines (a memo
+        # with newlines), and blank lines between records are skipped.
+        line = reader.line_num + 1
+        values = next(reader, None)
+        if values is None:
+            break
+        if not values:
+            continue
         where = f"{name}, line {line}"
-        row = {k: unguarded(v) for k, v in raw_row.items() if isinstance(k, str)}
+        row = {k: unguarded(v) for k, v in zip(header, values, strict=False)}
         try:
             unit = units.find(
                 (row.get("source") or "").strip(),
@@ -410,7 +416,21 @@ def write_codings(
     with transaction.atomic():
         # The project's row first, as every change of its assignments takes it, so the
         # queue counts this import keeps never wait on an assigner's in the other order.
-        lock_open_project(project.pk)
+        if not lock_open_project(project.pk):
+            raise CodingImportError(
+                [f"project {project.slug} is closed for coding; nothing was imported"]
+            )
+        # Checked again under the lock: another import may have written since.
+        taken = set(
+            Coding.objects.filter(unit__project=project).values_list("unit_id", "coder__username")
+        )
+        clashes = [
+            f"{record.where}: {record.coder} already has a coding for unit {record.unit.pk}"
+            for record, _ in planned
+            if (record.unit.pk, record.coder) in taken
+        ]
+        if clashes:
+            raise CodingImportError(clashes)
         for record, codes in planned:
             coder = coder_users[record.coder]
             coding = Coding.objects.create(

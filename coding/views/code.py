@@ -79,7 +79,9 @@ def code_unit(request: HttpRequest, slug: str, unit_id: int) -> HttpResponse:
     if project.user_role == Role.ADMIN:
         others = [c for c in codings.codings_for_unit(unit) if c.coder_id != request.user.pk]
     panel = _code_panel(codings.code_rows(project))
-    state, retired = codings.without_retired_codes(state, panel.codable)
+    kept, retired = codings.without_retired_codes(state, panel.codable)
+    if can_code:
+        state = kept
     for coding in others:
         coding.code_names = [panel.names.get(key, key) for key in coding.state["codes"]]
     initial = {

@@ -258,9 +258,9 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
         messages.error(request, str(error))
     else:
         handed = (
-            f"{result.assigned} assignments made"
-            if project.status == Project.Status.OPEN
-            else "the project is closed, so they stay unassigned"
+            "the project is closed, so they stay unassigned"
+            if result.closed
+            else f"{result.assigned} assignments made"
         )
         messages.success(
             request,
