@@ -15,12 +15,13 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from coding.access import get_project_for_user
-from coding.models import Membership, Project, Role, Unit
+from coding.models import Assignment, Membership, Project, Role, Unit
 
 from . import charts_reports
 from .reports import (
@@ -59,8 +60,13 @@ PAIR_MEASURES = [("jaccard", "Jaccard (both / either)"), ("both", "Units with bo
 
 
 def units_without_gold(project: Project) -> int:
-    """Units that have no decided gold label (none, or re-opened)."""
-    return Unit.objects.filter(project=project).exclude(gold__is_open=False).count()
+    """Units not yet settled for annotators' eyes: no decided gold label (none, or
+    re-opened), or a coder still to code them (a gold label may be decided from one
+    coding while another coder's assignment is pending; showing it would unblind them)."""
+    units = Unit.objects.filter(project=project)
+    no_gold = units.exclude(gold__is_open=False).values("pk")
+    pending = units.filter(assignments__status=Assignment.Status.PENDING).values("pk")
+    return units.filter(Q(pk__in=no_gold) | Q(pk__in=pending)).count()
 
 
 def _report_project(request: HttpRequest, slug: str) -> Project:
@@ -281,8 +287,9 @@ def _set_visibility(request: HttpRequest, slug: str) -> HttpResponse:
         if missing or not Unit.objects.filter(project=project).exists():
             messages.error(
                 request,
-                "Reports stay hidden from annotators until adjudication is complete: "
-                f"{missing} units have no decided gold label.",
+                "Reports stay hidden from annotators until coding and adjudication are "
+                f"complete: {missing} units have no decided gold label or a coder still "
+                "to code them.",
             )
             return redirect("report", slug=project.slug)
     Project.objects.filter(pk=project.pk).update(reports_visible_to_annotators=show)

@@ -156,7 +156,7 @@ def test_reports_stay_hidden_from_annotators_until_every_unit_has_gold(client, u
     page = client.get(URL).content.decode()
     assert "2 units still need a decided gold label" in page
     response = client.post(URL, {"visible": "1"}, follow=True)
-    assert "until adjudication is complete: 2 units have no decided gold label" in (
+    assert "complete: 2 units have no decided gold label or a coder still to code them" in (
         response.content.decode()
     )
     project.refresh_from_db()
@@ -185,6 +185,20 @@ def test_a_reopened_gold_label_hides_the_reports_from_annotators_again(client, u
     assert client.get(URL).status_code == 200
     units["u1"].gold.is_open = True
     units["u1"].gold.save()
+    assert client.get(URL).status_code == 403
+
+
+def test_a_unit_with_gold_but_a_coder_still_to_code_it_hides_the_reports(client, users, study):
+    from coding.models import Assignment
+
+    project, units = study
+    complete_gold(project, units, users["admin"])
+    Project.objects.filter(pk=project.pk).update(reports_visible_to_annotators=True)
+    # The gold label was decided from one coding; bob has still to code the unit.
+    Assignment.objects.update_or_create(
+        unit=units["u1"], coder=users["bob"], defaults={"status": Assignment.Status.PENDING}
+    )
+    client.force_login(users["bob"])
     assert client.get(URL).status_code == 403
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from coding.models import Codebook, GoldLabel, ImportRun, OpenCode, Project, Role
+from coding.models import Assignment, Codebook, GoldLabel, ImportRun, OpenCode, Project, Role
 from tests.factories import make_project, make_user
 from tests.factories_exports import make_coded_project
 
@@ -255,6 +255,8 @@ def test_each_role_gets_the_expected_status_from_every_url(client, world, role):
 
 
 def _decide_every_unit(project, admin) -> None:
+    """Every unit coded by all its coders and given a decided gold label."""
+    Assignment.objects.filter(unit__project=project).update(status=Assignment.Status.DONE)
     for unit in project.units.filter(gold__isnull=True):
         GoldLabel.objects.create(
             unit=unit,
